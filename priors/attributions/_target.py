@@ -1,0 +1,98 @@
+"""Shared helpers: input validation and selection of the attributed output."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+from torch import Tensor
+
+Target = Union[None, int, Tensor]
+
+
+def check_finite(tensor: Tensor, name: str = "inputs") -> None:
+    """Raise ``ValueError`` if ``tensor`` holds NaN or inf (attributions would be silently NaN)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        n_nan = int(torch.isnan(tensor).sum())
+        n_inf = int(torch.isinf(tensor).sum())
+        raise ValueError(
+            f"{name} contain non-finite values ({n_nan} NaN, {n_inf} inf) in a tensor of shape "
+            f"{tuple(tensor.shape)}; impute or drop them before computing attributions"
+        )
+
+
+def check_batched(inputs: Tensor, name: str = "inputs") -> None:
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(inputs).__name__}")
+    if inputs.dim() < 2:
+        raise ValueError(
+            f"{name} must be batched with shape (batch, *features); got shape {tuple(inputs.shape)}. "
+            "Use inputs.unsqueeze(0) for a single example."
+        )
+    if not inputs.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {inputs.dtype}")
+    check_finite(inputs, name)
+
+
+def select_output(outputs: Tensor, target: Target) -> Tensor:
+    """Return the per-example output to attribute, shape ``(batch,)``.
+
+    ``outputs`` is ``(B,)`` or ``(B, 1)`` for single-output models (``target`` must be ``None``
+    or ``0``) and ``(B, C)`` for multi-class models (``target`` is an ``int`` or a ``LongTensor``
+    of shape ``(B,)`` holding class indices).
+    """
+    if outputs.dim() == 1:
+        outputs = outputs.unsqueeze(1)
+    if outputs.dim() != 2:
+        raise ValueError(
+            f"model output must have shape (batch,) or (batch, classes); got {tuple(outputs.shape)}"
+        )
+    batch, classes = outputs.shape
+    if target is None:
+        if classes != 1:
+            raise ValueError(
+                f"the model has {classes} outputs: pass target (an int or a LongTensor of shape "
+                f"({batch},) with class indices)"
+            )
+        return outputs[:, 0]
+    if isinstance(target, int):
+        if not 0 <= target < classes:
+            raise ValueError(f"target {target} is out of range for a model with {classes} outputs")
+        return outputs[:, target]
+    if not isinstance(target, Tensor):
+        raise TypeError(f"target must be None, an int or a LongTensor, got {type(target).__name__}")
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if target.dim() == 0:
+        return select_output(outputs, int(target))
+    if target.shape != (batch,):
+        raise ValueError(
+            f"target must have shape ({batch},) to match the batch, got {tuple(target.shape)}"
+        )
+    if int(target.min()) < 0 or int(target.max()) >= classes:
+        raise ValueError(
+            f"target holds class indices outside [0, {classes}) for a model with {classes} outputs"
+        )
+    return outputs.gather(1, target.to(outputs.device).long().unsqueeze(1)).squeeze(1)
+
+
+def repeat_target(target: Target, times: int) -> Target:
+    """Repeat a per-example target for inputs stacked as ``times`` consecutive copies of the batch."""
+    if isinstance(target, Tensor) and target.dim() == 1:
+        return target.repeat(times)
+    return target
+
+
+def interleave_target(target: Target, times: int) -> Target:
+    """Repeat a per-example target for inputs where each example is repeated ``times`` in a row."""
+    if isinstance(target, Tensor) and target.dim() == 1:
+        return target.repeat_interleave(times)
+    return target
+
+
+def leaf_or_graph_input(inputs: Tensor) -> Tensor:
+    """Inputs that take part in autograd: keep a graph-connected tensor, else make a fresh leaf."""
+    if inputs.requires_grad:
+        return inputs
+    return inputs.detach().requires_grad_(True)

@@ -1,0 +1,35 @@
+"""Input x gradient; X-Gradient on nonnegatively homogeneous networks (X-DNNs)."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from torch import Tensor
+
+from ._target import Target, check_batched, leaf_or_graph_input
+from .gradient import gradient
+
+
+def input_x_gradient(
+    model: Callable[[Tensor], Tensor],
+    inputs: Tensor,
+    target: Target = None,
+    create_graph: bool = False,
+    outputs: Optional[Tensor] = None,
+) -> Tensor:
+    r"""Input times gradient: :math:`x \odot \partial f_t(x) / \partial x`.
+
+    On a nonnegatively homogeneous network (:math:`f(\alpha x) = \alpha f(x)` for
+    :math:`\alpha \ge 0`, e.g. a ReLU network without biases, see :func:`priors.to_xdnn`) this is
+    *X-Gradient* and equals Integrated Gradients with a zero baseline exactly, at the cost of a
+    single backward pass; it also satisfies completeness, :math:`\sum_i a_i = f_t(x)`.
+
+    Hesse, Schaub-Meyer and Roth, "Fast Axiomatic Attribution for Neural Networks",
+    NeurIPS 2021, https://arxiv.org/abs/2111.07668. Input x gradient: Shrikumar et al. 2016,
+    https://arxiv.org/abs/1605.01713.
+
+    Arguments as in :func:`priors.attributions.gradient`; returns a tensor shaped like ``inputs``.
+    """
+    if outputs is None:
+        check_batched(inputs)
+        inputs = leaf_or_graph_input(inputs)
+    return inputs * gradient(model, inputs, target, create_graph=create_graph, outputs=outputs)

@@ -1,0 +1,55 @@
+"""Right-for-the-Right-Reasons input gradient of the summed log-probabilities."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._target import check_batched, leaf_or_graph_input
+
+
+def summed_log_probs(outputs: Tensor) -> Tensor:
+    """Per-example sum of log-probabilities over classes, shape ``(B,)``.
+
+    A single logit ``z`` is a Bernoulli model: ``log sigmoid(z) + log sigmoid(-z)``.
+    """
+    if outputs.dim() == 1 or (outputs.dim() == 2 and outputs.shape[1] == 1):
+        z = outputs.reshape(-1)
+        return F.logsigmoid(z) + F.logsigmoid(-z)
+    if outputs.dim() != 2:
+        raise ValueError(
+            f"model output must have shape (batch,) or (batch, classes); got {tuple(outputs.shape)}"
+        )
+    return F.log_softmax(outputs, dim=1).sum(dim=1)
+
+
+def log_prob_gradient(
+    model: Callable[[Tensor], Tensor],
+    inputs: Tensor,
+    target: None = None,
+    create_graph: bool = False,
+    outputs: Optional[Tensor] = None,
+) -> Tensor:
+    r"""Input gradient of the summed log-probabilities, :math:`\partial/\partial x \sum_k \log \hat y_k`.
+
+    This is the explanation penalized by the "right for the right reasons" loss of
+    Ross, Hughes and Doshi-Velez, "Right for the Right Reasons: Training Differentiable Models by
+    Constraining their Explanations", IJCAI 2017, https://arxiv.org/abs/1703.03717 (their loss
+    adds :math:`\lambda \sum (A \odot \partial_x \sum_k \log \hat y_k)^2`, see
+    :func:`priors.penalties.masked_l2`). It does not depend on a target class; ``target`` is
+    accepted for a uniform signature and must be ``None``.
+    """
+    if target is not None:
+        raise ValueError("log_prob_gradient sums over all classes and takes no target")
+    if outputs is None:
+        check_batched(inputs)
+        inputs = leaf_or_graph_input(inputs)
+        outputs = model(inputs)
+    elif not inputs.requires_grad:
+        raise ValueError("when outputs are given, inputs must require grad and have produced them")
+    (grad,) = torch.autograd.grad(
+        summed_log_probs(outputs).sum(), inputs, create_graph=create_graph, retain_graph=True
+    )
+    return grad

@@ -1,0 +1,4 @@
+"""Lightning callbacks."""
+from .keep_best import KeepBestWeights
+
+__all__ = ["KeepBestWeights"]

@@ -1,0 +1,203 @@
+"""Lightning module training any ``nn.Module`` with a task loss plus an attribution prior."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, MulticlassAccuracy,
+                                         MulticlassAUROC)
+
+from .attributions import ReferenceSampler
+from .attributions._target import check_finite
+from .prior import Prior
+from .xdnn import assert_structurally_homogeneous
+
+TASKS = ("binary", "multiclass")
+
+
+def unpack_batch(batch: Any) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    """``(x, y)`` or ``(x, y, mask)``; a dict with keys ``x``, ``y`` and optional ``mask``."""
+    if isinstance(batch, dict):
+        x, y, mask = batch.get("x"), batch.get("y"), batch.get("mask")
+    elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+        x, y, mask = batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
+    else:
+        raise ValueError("batches must be (x, y), (x, y, mask) or a dict with keys x, y[, mask]")
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError("batch inputs x and labels y must be tensors")
+    return x, y, mask
+
+
+def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
+    """Binary: BCE with logits on a single logit; multi-class: cross-entropy."""
+    if task == "binary":
+        if outputs.dim() == 2 and outputs.shape[1] == 1:
+            outputs = outputs[:, 0]
+        if outputs.shape != y.shape:
+            raise ValueError(
+                f"binary task: model outputs {tuple(outputs.shape)} and labels {tuple(y.shape)} "
+                "must both be (batch,) (or outputs (batch, 1))"
+            )
+        return F.binary_cross_entropy_with_logits(outputs, y.to(outputs.dtype))
+    if outputs.dim() != 2 or y.shape != outputs.shape[:1]:
+        raise ValueError(
+            f"multiclass task: outputs must be (batch, classes) and labels (batch,); got "
+            f"{tuple(outputs.shape)} and {tuple(y.shape)}"
+        )
+    return F.cross_entropy(outputs, y.long())
+
+
+class PriorModule(pl.LightningModule):
+    """Trains ``model`` on ``task_loss + prior.weight * prior.penalty``.
+
+    Logs ``train/loss``, ``train/task_loss``, ``train/prior`` (unweighted penalty),
+    ``train/prior_weighted`` and ``{val,test}/{loss,auroc,acc}``. For X-Gradient, gradient and RRR
+    priors the task loss and the attribution share one forward pass (inputs require grad, one
+    forward, one ``autograd.grad(create_graph=True)``, one backward). Expected Gradients draws
+    its references from the datamodule's ``train_dataset`` (or the train dataloader's dataset)
+    through a :class:`~priors.attributions.ReferenceSampler`, without copying the data.
+
+    Args:
+        model: any ``nn.Module`` mapping inputs to logits (``(B,)``/``(B, 1)`` for binary,
+            ``(B, C)`` for multi-class).
+        prior: a :class:`~priors.Prior`, or ``None`` for unregularized training.
+        task: ``binary`` or ``multiclass``.
+        num_classes: number of classes for ``multiclass``.
+        optimizer: a partial ``params -> Optimizer`` (Hydra ``_partial_: true``); default Adam.
+        scheduler: optional partial ``optimizer -> LRScheduler`` (stepped per epoch).
+        lr: learning rate of the default Adam.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        prior: Optional[Prior] = None,
+        task: str = "binary",
+        num_classes: Optional[int] = None,
+        optimizer: Optional[Callable] = None,
+        scheduler: Optional[Callable] = None,
+        lr: float = 1e-3,
+    ):
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+        if task == "multiclass" and (num_classes is None or num_classes < 2):
+            raise ValueError("multiclass task needs num_classes >= 2")
+        if prior is not None and not isinstance(prior, Prior):
+            raise TypeError(f"prior must be a priors.Prior or None, got {type(prior).__name__}")
+        if prior is not None and prior.requires_xdnn and prior.check_homogeneity:
+            assert_structurally_homogeneous(model, "The X-Gradient prior")
+        self.model = model
+        self.prior = prior
+        self.task = task
+        self.num_classes = num_classes
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.lr = lr
+        self.references: Optional[Callable[[int], Tensor]] = None
+        self.save_hyperparameters(ignore=["model", "prior", "optimizer", "scheduler"])
+        self.metrics = nn.ModuleDict({stage: self._make_metrics(stage) for stage in ("val", "test")})
+        self.last_val_metrics: Dict[str, float] = {}
+
+    def _make_metrics(self, stage: str) -> MetricCollection:
+        if self.task == "binary":
+            metrics = {"auroc": BinaryAUROC(), "acc": BinaryAccuracy()}
+        else:
+            metrics = {"auroc": MulticlassAUROC(self.num_classes),
+                       "acc": MulticlassAccuracy(self.num_classes, average="micro")}
+        return MetricCollection(metrics, prefix=f"{stage}/")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def on_train_start(self) -> None:
+        if self.prior is None or not self.prior.needs_references or self.references is not None:
+            return
+        dataset = getattr(self.trainer.datamodule, "train_dataset", None)
+        if dataset is None:
+            dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if dataset is not None:
+            self.references = ReferenceSampler(dataset, seed=torch.initial_seed())
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x, y, mask = unpack_batch(batch)
+        check_finite(x, "training inputs")
+        if self.prior is None:
+            outputs = self.model(x)
+            loss = task_loss(outputs, y, self.task)
+            self.log_dict({"train/loss": loss, "train/task_loss": loss}, on_step=True, on_epoch=True,
+                          batch_size=len(x))
+            return loss
+        if self.prior.needs_references and self.references is None:
+            raise RuntimeError("Expected Gradients prior: no training dataset to draw references "
+                               "from; set module.references = ReferenceSampler(dataset)")
+        out = self.prior.compute(self.model, x, y, mask, self.references)
+        tl = task_loss(out.outputs, y, self.task)
+        loss = tl + out.weighted
+        self.log_dict({"train/loss": loss, "train/task_loss": tl, "train/prior": out.penalty,
+                       "train/prior_weighted": out.weighted}, on_step=True, on_epoch=True,
+                      batch_size=len(x))
+        return loss
+
+    def _eval_step(self, batch: Any, stage: str) -> None:
+        x, y, _ = unpack_batch(batch)
+        check_finite(x, f"{stage} inputs")
+        outputs = self.model(x)
+        loss = task_loss(outputs, y, self.task)
+        self.metrics[stage].update(*self._scores_labels(outputs, y))
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(x))
+
+    def _scores_labels(self, outputs: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
+        if self.task == "binary":
+            return torch.sigmoid(outputs.reshape(-1)), y.long()
+        return torch.softmax(outputs, 1), y.long()
+
+    def _eval_epoch_end(self, stage: str) -> Dict[str, float]:
+        values = self.metrics[stage].compute()
+        self.metrics[stage].reset()
+        self.log_dict(values)
+        return {k: float(v) for k, v in values.items()}
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        # Kept (also during the sanity check) so KeepBestWeights can score the initial weights.
+        self.last_val_metrics = self._eval_epoch_end("val")
+
+    @torch.no_grad()
+    def score(self, dataloader, stage: str = "val") -> Dict[str, float]:
+        """Metrics of the current weights on ``dataloader``, outside the trainer's loops."""
+        was_training = self.training
+        self.eval()
+        try:
+            metrics = self.metrics[stage]
+            metrics.reset()
+            for batch in dataloader:
+                x, y, _ = unpack_batch(batch)
+                x, y = x.to(self.device), y.to(self.device)
+                outputs = self.model(x)
+                metrics.update(*self._scores_labels(outputs, y))
+            values = {k: float(v) for k, v in metrics.compute().items()}
+            metrics.reset()
+        finally:
+            self.train(was_training)
+        return values
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = (self.optimizer_factory(params) if self.optimizer_factory
+               else torch.optim.Adam(params, lr=self.lr))
+        if self.scheduler_factory is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": self.scheduler_factory(opt)}

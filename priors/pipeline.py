@@ -1,0 +1,104 @@
+"""The training pipeline behind ``train.py``: instantiate from a Hydra config, fit, test."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from .module import PriorModule
+
+log = logging.getLogger(__name__)
+
+# Model config keys that train.py fills from the datamodule when set to "auto".
+AUTO_SIZES = {
+    "in_features": lambda dm: dm.num_features,
+    "out_features": lambda dm: dm.num_classes,
+    "num_classes": lambda dm: dm.num_classes,
+    "in_channels": lambda dm: getattr(dm, "in_channels", 3),
+}
+
+
+def _auto_sizes(model_cfg: DictConfig, datamodule: Any) -> Dict[str, Any]:
+    sizes = {}
+    for key, getter in AUTO_SIZES.items():
+        if model_cfg.get(key) == "auto":
+            try:
+                sizes[key] = getter(datamodule)
+            except AttributeError as err:
+                raise ValueError(f"model.{key}=auto but the datamodule has no such size: {err}")
+    return sizes
+
+
+def _instantiate_dict(cfg: DictConfig | None) -> List[Any]:
+    if not cfg:
+        return []
+    return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
+
+
+def build(cfg: DictConfig):
+    """Instantiate ``(datamodule, module, trainer)`` from a composed config."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    # Seed again so the initial weights depend on the seed only, not on data loading.
+    pl.seed_everything(cfg.seed, workers=True)
+    model = instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
+    prior = instantiate(cfg.prior) if cfg.get("prior") else None
+    num_classes = getattr(datamodule, "num_classes", 1)
+    task = getattr(datamodule, "task", "binary" if num_classes == 1 else "multiclass")
+    module = PriorModule(
+        model=model,
+        prior=prior,
+        task=task,
+        num_classes=num_classes if task == "multiclass" else None,
+        optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    trainer = instantiate(cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")),
+                          logger=_instantiate_dict(cfg.get("logger")) or False)
+    return datamodule, module, trainer
+
+
+def run(cfg: DictConfig) -> Dict[str, float]:
+    """Fit and test; write ``result.json`` (status, metrics, config) into the output dir.
+
+    A failing run still writes ``result.json`` with ``status: failed`` and the error, so sweep
+    reports list it instead of silently dropping it; the exception is re-raised.
+    """
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result: Dict[str, Any] = {"status": "running", "config": OmegaConf.to_container(cfg, resolve=True)}
+    start = time.time()
+    try:
+        datamodule, module, trainer = build(cfg)
+        log.info("prior: %s | model: %s", module.prior, type(module.model).__name__)
+        trainer.fit(module, datamodule=datamodule)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        for cb in trainer.callbacks:
+            if getattr(cb, "best_score", None) is not None:
+                metrics[f"{cb.monitor}_best"] = float(cb.best_score)
+                metrics["best_step"] = int(cb.best_step)
+        if cfg.get("test", True):
+            tested = trainer.test(module, datamodule=datamodule, verbose=False)
+            metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
+        result.update(status="ok", metrics=metrics)
+    except BaseException as err:
+        result.update(status="failed", error=f"{type(err).__name__}: {err}",
+                      traceback=traceback.format_exc())
+        raise
+    finally:
+        result["seconds"] = round(time.time() - start, 3)
+        (out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    summary = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())
+                        if k.startswith(("test/", "val/auroc")))
+    log.info("results: %s", summary)
+    print(f"[priors] {summary}")
+    return metrics
