@@ -83,9 +83,9 @@ def run(cfg: DictConfig) -> Dict[str, float]:
         trainer.fit(module, datamodule=datamodule)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         for cb in trainer.callbacks:
-            if getattr(cb, "best_score", None) is not None:
-                metrics[f"{cb.monitor}_best"] = float(cb.best_score)
-                metrics["best_step"] = int(cb.best_step)
+            # Callbacks report end-of-fit numbers (best score, cost summary) through summary().
+            if callable(getattr(cb, "summary", None)):
+                metrics.update({k: float(v) for k, v in cb.summary().items()})
         if cfg.get("test", True):
             tested = trainer.test(module, datamodule=datamodule, verbose=False)
             metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})

@@ -75,6 +75,12 @@ class KeepBestWeights(pl.Callback):
         if self.best_state is not None:
             pl_module.load_state_dict(self.best_state)
 
+    def summary(self) -> Dict[str, float]:
+        """End-of-fit numbers merged into ``result.json`` by the training pipeline."""
+        if self.best_score is None:
+            return {}
+        return {f"{self.monitor}_best": self.best_score, "best_step": float(self.best_step)}
+
     def state_dict(self) -> dict:
         return {"best_score": self.best_score, "best_step": self.best_step}
 
