@@ -135,8 +135,8 @@ def check_homogeneity(
     """Numerically test :math:`f(a x) = a f(x)` for the given ``scales`` (all > 0).
 
     The relative error is ``max |f(a x) - a f(x)| / max |a f(x)|``; the tolerance ``rtol``
-    defaults to 1e-4 in float32 and 1e-9 in float64. Runs in eval mode (dropout off) without
-    gradients and restores the training flag.
+    defaults to 1e-4 in float32 and 1e-9 in float64. Runs in eval mode (dropout off), without
+    gradients and outside autocast, and restores the training flag.
     """
     if any(a <= 0 for a in scales):
         raise ValueError("scales must be positive")
@@ -145,7 +145,8 @@ def check_homogeneity(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        # Autocast (bf16/fp16) rounding would swamp the tolerance: check in full precision.
+        with torch.no_grad(), torch.autocast(inputs.device.type, enabled=False):
             base = model(inputs)
             worst, worst_scale = 0.0, float(scales[0])
             for a in scales:

@@ -32,4 +32,7 @@ def input_x_gradient(
     if outputs is None:
         check_batched(inputs)
         inputs = leaf_or_graph_input(inputs)
-    return inputs * gradient(model, inputs, target, create_graph=create_graph, outputs=outputs)
+    grad = gradient(model, inputs, target, create_graph=create_graph, outputs=outputs)
+    # Without create_graph the gradient is a constant; a graph through ``inputs`` alone would
+    # give wrong derivatives (and keep a throwaway leaf alive), so return a plain tensor.
+    return inputs * grad if create_graph else inputs.detach() * grad
