@@ -61,6 +61,8 @@ def build(cfg: DictConfig):
         num_classes=num_classes if task == "multiclass" else None,
         optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        # Optional PriorModule settings (channels_last, compile) from a `module:` config node.
+        **(OmegaConf.to_container(cfg.module, resolve=True) if cfg.get("module") else {}),
     )
     trainer = instantiate(cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")),
                           logger=_instantiate_dict(cfg.get("logger")) or False)

@@ -1,6 +1,7 @@
 """An attribution prior = attribution method + penalty + weight."""
 from __future__ import annotations
 
+import weakref
 from typing import Callable, NamedTuple, Optional
 
 import torch
@@ -89,7 +90,7 @@ class Prior:
         self.n_steps = int(n_steps)
         self.target = target
         self.check_homogeneity = check_homogeneity
-        self._verified: set[int] = set()
+        self._verified: weakref.WeakSet = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return (f"Prior(method={self.method!r}, penalty={self.penalty_name!r}, "
@@ -116,9 +117,9 @@ class Prior:
 
     def verify(self, model: nn.Module, x: Tensor) -> None:
         """Fail fast if ``xg`` is used on a model that is not nonnegatively homogeneous."""
-        if self.requires_xdnn and self.check_homogeneity and id(model) not in self._verified:
-            assert_homogeneous(model, x.detach()[: min(len(x), 64)], purpose="The X-Gradient prior")
-            self._verified.add(id(model))
+        if self.requires_xdnn and self.check_homogeneity and model not in self._verified:
+            assert_homogeneous(model, x.detach()[:64], purpose="The X-Gradient prior")
+            self._verified.add(model)
 
     def compute(
         self,

@@ -104,4 +104,6 @@ def expected_gradients(
         points.requires_grad_(True)
     selected = select_output(model(points), interleave_target(target, k))
     (grads,) = torch.autograd.grad(selected.sum(), points, create_graph=create_graph)
+    if not create_graph:
+        diff = diff.detach()
     return (diff * grads).view(batch, k, *inputs.shape[1:]).mean(1)

@@ -106,4 +106,5 @@ def integrated_gradients(
         selected = select_output(model(points), repeat_target(target, steps))
         (grads,) = torch.autograd.grad(selected.sum(), points, create_graph=create_graph)
         total = total + (w * grads.view(steps, *inputs.shape)).sum(0)
-    return diff * total
+    # Without create_graph the result is a constant: no partial graph through the inputs.
+    return (diff if create_graph else diff.detach()) * total
