@@ -108,7 +108,9 @@ class Prior:
     def needs_references(self) -> bool:
         return self.method == "eg"
 
-    def _attr_target(self, outputs: Tensor, y: Optional[Tensor]):
+    def attribution_target(self, outputs: Tensor, y: Optional[Tensor]):
+        """Class index attributed per example: ``None`` for one logit (and for RRR), else the
+        label (``target="label"``) or the predicted class (``target="pred"``)."""
         if self.method == "rrr" or outputs.dim() == 1 or outputs.shape[1] == 1:
             return None
         if self.target == "pred" or y is None:
@@ -138,11 +140,11 @@ class Prior:
         if self.shares_forward:
             xin = leaf_or_graph_input(x)
             outputs = model(xin)
-            attr = fn(model, xin, self._attr_target(outputs, y), create_graph=create_graph,
+            attr = fn(model, xin, self.attribution_target(outputs, y), create_graph=create_graph,
                       outputs=outputs)
         else:
             outputs = model(x)
-            target = self._attr_target(outputs, y)
+            target = self.attribution_target(outputs, y)
             if self.method == "eg":
                 if references is None:
                     raise ValueError(

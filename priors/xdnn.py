@@ -145,7 +145,8 @@ def check_homogeneity(
         raise ValueError("scales must be positive")
     if rtol is None:
         rtol = 1e-9 if inputs.dtype == torch.float64 else 1e-4
-    was_training = model.training
+    # Restore each submodule's own flag: a user may keep parts (frozen BatchNorm) in eval.
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         # Autocast (bf16/fp16) rounding would swamp the tolerance: check in full precision.
@@ -159,7 +160,8 @@ def check_homogeneity(
                 if rel > worst:
                     worst, worst_scale = rel, float(a)
     finally:
-        model.train(was_training)
+        for m, mode in modes:
+            m.training = mode
     return HomogeneityCheck(passed=worst <= rtol, max_rel_error=worst, worst_scale=worst_scale)
 
 

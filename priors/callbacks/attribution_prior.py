@@ -1,0 +1,353 @@
+"""Add an attribution prior to an unmodified LightningModule."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from ..attributions import ReferenceSampler
+from ..attributions._target import check_finite, leaf_or_graph_input
+from ..attributions.expected_gradients import References
+from ..penalties import Penalty
+from ..prior import METHODS, Prior
+
+BatchFn = Callable[[Any], Tuple]
+
+
+def default_batch_fn(batch: Any) -> Tuple[Any, Any, Optional[Tensor]]:
+    """``(batch[0], batch[1])`` of a tuple/list batch; ``x``, ``y`` (and ``mask``) of a dict."""
+    if isinstance(batch, dict):
+        if "x" not in batch or "y" not in batch:
+            raise ValueError(f"AttributionPrior: a dict batch needs keys 'x' and 'y' (got "
+                             f"{sorted(batch)}); pass batch_fn=... to read your batch")
+        return batch["x"], batch["y"], batch.get("mask")
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[0], batch[1], None
+    raise ValueError(f"AttributionPrior: cannot read (x, y) from a batch of type "
+                     f"{type(batch).__name__}; pass batch_fn=lambda batch: (x, y) or (x, y, mask)")
+
+
+def _resolve_callable(fn: Union[None, str, Callable], name: str) -> Optional[Callable]:
+    if fn is None or callable(fn):
+        return fn
+    module_name, _, attr = str(fn).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"{name}={fn!r} is neither a callable nor an importable "
+                         f"'package.module.function' path: {err}") from None
+
+
+class _Capture:
+    """Global module hooks that find the model call of a training step and keep its output.
+
+    The captured call is the first (outermost) module call whose first argument is the batch
+    input itself, or the first call of ``pinned``. For gradient-based priors evaluated at the
+    input, that input is swapped for one that requires grad, so that the step's own forward
+    pass also serves the attribution.
+    """
+
+    def __init__(self, x: Tensor, pinned: Optional[nn.Module], needs_input_grad: bool):
+        self.x, self.pinned, self.needs_input_grad = x, pinned, needs_input_grad
+        self.module: Optional[nn.Module] = None
+        self.input: Optional[Tensor] = None
+        self.output: Any = None
+        self.done = False
+
+    def pre(self, module: nn.Module, args: tuple):
+        if self.module is not None or not args:
+            return None
+        if self.pinned is not None:
+            if module is not self.pinned or not isinstance(args[0], Tensor):
+                return None
+        elif args[0] is not self.x:
+            return None
+        self.module = module
+        self.input = leaf_or_graph_input(args[0]) if self.needs_input_grad else args[0]
+        return (self.input, *args[1:])
+
+    def post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if module is self.module and not self.done:
+            self.output, self.done = output, True
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator["_Capture"]:
+        handles = [nn.modules.module.register_module_forward_pre_hook(self.pre),
+                   nn.modules.module.register_module_forward_hook(self.post)]
+        try:
+            yield self
+        finally:
+            for h in handles:
+                h.remove()
+
+
+class AttributionPrior(pl.Callback):
+    """Adds ``weight * penalty(attributions)`` to the loss of any LightningModule's training step.
+
+    Lightning hooks cannot change the loss (deliberately, Lightning PR #9770), so at ``setup``
+    this callback wraps the module's ``training_step``; the loss it returns becomes
+    ``loss + weight * penalty``. It logs ``train/prior`` (unweighted penalty),
+    ``train/prior_weighted``, ``train/task_loss`` (the loss your step returned) and
+    ``train/loss_with_prior`` (their sum, what is back-propagated) through ``pl_module.log``
+    in ``on_train_batch_end``, per step and per epoch (``..._step``/``..._epoch``), outside the
+    step's forward+backward. ``log_prefix`` replaces ``train/``: Lightning silently overwrites a
+    key logged twice in a step, so pick another prefix if your module logs these names.
+    ``teardown`` restores the original step. On a :class:`~priors.PriorModule` without a prior
+    (``train.py prior=none callbacks=attribution_prior``) the callback supplies the prior.
+
+    Which model is attributed: the first, outermost module call in the step whose first
+    argument is the batch input tensor itself, e.g. ``self(x)`` or ``self.net(x)``; its output
+    must be the logits (``(B,)``/``(B, 1)`` for one logit, ``(B, C)`` for classes, as in
+    :class:`~priors.Prior`). If your step transforms ``x`` before the model, name the model:
+    ``model="net"`` (a dotted submodule path; ``""`` is the LightningModule itself), and the
+    input of its first call is attributed. For ``xg``, ``grad`` and ``rrr`` a forward pre-hook
+    hands that call a detached alias of its input that requires grad (your batch is not
+    modified) and a forward hook keeps its output, so the prior reuses your step's forward and
+    costs one extra backward, no extra forward. ``eg`` and ``ig`` evaluate the model at other points and need their own
+    batched forward.
+
+    Example::
+
+        trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1)])
+        trainer.fit(MyClassifier(), datamodule)  # MyClassifier knows nothing of priors
+
+    Args:
+        method, penalty, weight, k, n_steps, target, check_homogeneity: as in
+            :class:`~priors.Prior` (the attributed output is the label's logit for multi-class
+            models and the single logit for binary ones, as in :class:`~priors.PriorModule`).
+        batch_fn: ``batch -> (x, y)`` or ``(x, y, mask)`` (or a ``"package.module.function"``
+            path, for Hydra); default: the first two elements of a tuple/list batch, keys
+            ``x``, ``y`` (and ``mask``) of a dict. ``y`` may be ``None`` for ``target="pred"``.
+        model: which submodule to attribute (see above); ``None`` finds it automatically.
+        references: Expected Gradients references, a tensor ``(N, *features)`` or a callable
+            ``n -> (n, *features)``; default: a :class:`~priors.attributions.ReferenceSampler`
+            over the datamodule's ``train_dataset`` (else the train dataloader's dataset).
+        log_prefix: prefix of the logged keys.
+
+    Limits, each failing with a message that says so: manual optimization (the loss your step
+    returns is not what Lightning back-propagates: add ``prior(model, x, y)`` to your loss
+    yourself), a step that returns no loss, a batch input that is not a tensor, a step that
+    never calls a module on the batch input, a model output that is not a logits tensor, a
+    :class:`~priors.PriorModule` that already has a prior, two AttributionPrior callbacks on one
+    module. The automatic choice of the model can be fooled by a step that first passes ``x``
+    itself through another module with logit-shaped output (pin ``model=`` then). Hook-based
+    capture does not see models called with keyword arguments or compiled as one graph.
+    """
+
+    def __init__(
+        self,
+        method: str = "xg",
+        penalty: Union[str, Penalty] = "gini",
+        weight: float = 1.0,
+        k: int = 1,
+        n_steps: int = 32,
+        target: str = "label",
+        check_homogeneity: bool = True,
+        batch_fn: Union[None, str, BatchFn] = None,
+        model: Optional[str] = None,
+        references: Optional[References] = None,
+        log_prefix: str = "train/",
+    ):
+        self.prior = Prior(method, penalty, weight, k=k, n_steps=n_steps, target=target,
+                           check_homogeneity=check_homogeneity)
+        self.batch_fn = _resolve_callable(batch_fn, "batch_fn") or default_batch_fn
+        self.model = model
+        self.references = references
+        self.log_prefix = log_prefix
+        self.last: Dict[str, Tensor] = {}
+        self._batch_size = 1
+        self._unlogged = False
+        self._enabled = True
+        self._pinned: Optional[nn.Module] = None
+        self._module: Optional[pl.LightningModule] = None
+        self._wrapper: Optional[Callable] = None
+        self._sampler: Optional[References] = None
+
+    def __repr__(self) -> str:
+        return f"AttributionPrior({self.prior!r})"
+
+    # --- attaching -------------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if not pl_module.automatic_optimization:
+            raise RuntimeError(
+                "AttributionPrior cannot work with manual optimization: your training_step calls "
+                "manual_backward itself, so the loss it returns is never back-propagated. Add the "
+                "prior in the step instead: loss = loss + priors.Prior(...)(model, x, y)")
+        if isinstance(getattr(pl_module, "prior", None), Prior):
+            raise RuntimeError(f"{type(pl_module).__name__} already trains with its own prior "
+                               f"({pl_module.prior!r}); use either it or AttributionPrior")
+        if getattr(pl_module.training_step, "__attribution_prior__", None) is not None:
+            raise RuntimeError("two AttributionPrior callbacks on one module are not supported; "
+                               "combine the penalties in one callback (penalty=a callable)")
+        self._pinned = self._find_model(pl_module)
+        original = pl_module.training_step
+
+        @functools.wraps(original)
+        def training_step(*args: Any, **kwargs: Any) -> Any:
+            return self._training_step(pl_module, original, args, kwargs)
+
+        training_step.__attribution_prior__ = self  # type: ignore[attr-defined]
+        pl_module.training_step = training_step  # instance attribute shadows the method
+        self._module, self._wrapper = pl_module, training_step
+
+    def _find_model(self, pl_module: pl.LightningModule) -> Optional[nn.Module]:
+        if self.model is None:
+            return None
+        try:
+            return pl_module.get_submodule(self.model)
+        except AttributeError:
+            names = [n for n, _ in pl_module.named_modules() if n][:20]
+            raise ValueError(f"AttributionPrior(model={self.model!r}): no such submodule in "
+                             f"{type(pl_module).__name__}; submodules: {names}") from None
+
+    def _detach(self) -> None:
+        module, wrapper = self._module, self._wrapper
+        if module is not None and module.__dict__.get("training_step") is wrapper:
+            del module.__dict__["training_step"]
+        self._module = self._wrapper = None
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self._detach()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        self._detach()
+
+    def is_attached_to(self, pl_module: pl.LightningModule) -> bool:
+        return self._module is pl_module
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Within this context the wrapped ``training_step`` is the original one (no prior)."""
+        previous, self._enabled = self._enabled, False
+        try:
+            yield
+        finally:
+            self._enabled = previous
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._sampler = self.references
+        if self._sampler is None and self.prior.needs_references:
+            dataset = getattr(trainer.datamodule, "train_dataset", None)
+            if dataset is None:
+                dataset = getattr(trainer.train_dataloader, "dataset", None)
+            if dataset is not None:
+                self._sampler = ReferenceSampler(dataset, seed=torch.initial_seed())
+
+    # --- the wrapped step --------------------------------------------------------------------
+    def _training_step(self, pl_module: pl.LightningModule, original: Callable, args: tuple,
+                       kwargs: dict) -> Any:
+        if not self._enabled:
+            return original(*args, **kwargs)
+        batch = args[0] if args else kwargs.get("batch")
+        x, y, mask = self._unpack(batch)
+        capture = _Capture(x, self._pinned, self.prior.shares_forward)
+        with capture.active():
+            out = original(*args, **kwargs)
+        loss = _returned_loss(out)
+        outputs = self._check_capture(pl_module, capture, x)
+        stats = self._penalty(capture.module, capture.input, outputs, y, mask)
+        total = loss + stats["prior_weighted"]
+        self.last = {"task_loss": loss.detach(), "prior": stats["prior"].detach(),
+                     "prior_weighted": stats["prior_weighted"].detach(), "loss": total.detach()}
+        self._batch_size, self._unlogged = len(x), True
+        if isinstance(out, Tensor):
+            return total
+        return {**out, "loss": total}
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        # Logged here rather than in the step so that Lightning's logging is no part of the
+        # step's forward+backward (which PriorCostMonitor times).
+        if not self._unlogged or not self.is_attached_to(pl_module):
+            return
+        self._unlogged = False
+        p, last = self.log_prefix, self.last
+        names = {"prior": "prior", "prior_weighted": "prior_weighted", "task_loss": "task_loss",
+                 "loss": "loss_with_prior"}
+        pl_module.log_dict({p + names[k]: v for k, v in last.items()}, on_step=True,
+                           on_epoch=True, batch_size=self._batch_size)
+
+    def _unpack(self, batch: Any) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+        parts = self.batch_fn(batch)
+        if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3):
+            raise ValueError("AttributionPrior: batch_fn must return (x, y) or (x, y, mask), got "
+                             f"{type(parts).__name__}")
+        x, y = parts[0], parts[1]
+        mask = parts[2] if len(parts) == 3 else None
+        if not isinstance(x, Tensor):
+            raise TypeError(f"AttributionPrior: the batch input x must be a tensor, got "
+                            f"{type(x).__name__}; pass batch_fn=... returning the input tensor")
+        if y is not None and not isinstance(y, Tensor):
+            raise TypeError("AttributionPrior: labels y must be a tensor or None, got "
+                            f"{type(y).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"AttributionPrior: the batch input must be floating point to be "
+                            f"attributed, got {x.dtype}")
+        return x, y, mask
+
+    def _check_capture(self, pl_module: pl.LightningModule, capture: _Capture, x: Tensor) -> Tensor:
+        if capture.module is None or not capture.done:
+            where = (f"submodule {self.model!r}" if self.model is not None
+                     else "any module with the batch input tensor itself as first argument")
+            raise RuntimeError(
+                f"AttributionPrior: the training_step of {type(pl_module).__name__} never called "
+                f"{where}, so there is no model output to attribute. If the step transforms x "
+                "before the model, pass model='<name of the model submodule>'")
+        name = next((n or "<the LightningModule>" for n, m in pl_module.named_modules()
+                     if m is capture.module), type(capture.module).__name__)
+        out = capture.output
+        if not isinstance(out, Tensor):
+            raise TypeError(f"AttributionPrior: module {name!r} returned {type(out).__name__}, "
+                            "not a logits tensor; pass model='<submodule returning the logits>'")
+        xin = capture.input
+        if out.dim() not in (1, 2) or out.shape[0] != xin.shape[0]:
+            raise ValueError(f"AttributionPrior: module {name!r} returned shape "
+                             f"{tuple(out.shape)} for inputs {tuple(xin.shape)}; expected logits "
+                             "(batch,), (batch, 1) or (batch, classes). Pass "
+                             "model='<submodule returning the logits>'")
+        if self._pinned is None and out.shape == xin.shape and xin.shape[-1] > 1:
+            raise ValueError(f"AttributionPrior: the first module called on the input, {name!r}, "
+                             f"returns the input's shape {tuple(xin.shape)}: it looks like "
+                             "preprocessing, not the classifier. Pass "
+                             "model='<classifier submodule>'")
+        return out
+
+    def _penalty(self, model: nn.Module, xin: Tensor, outputs: Tensor, y: Optional[Tensor],
+                 mask: Optional[Tensor]) -> Dict[str, Tensor]:
+        prior = self.prior
+        check_finite(xin, "training inputs")
+        prior.verify(model, xin)
+        fn = METHODS[prior.method]
+        target = prior.attribution_target(outputs, y)
+        if prior.shares_forward:
+            attr = fn(model, xin, target, create_graph=True, outputs=outputs)
+        elif prior.method == "eg":
+            if self._sampler is None:
+                raise RuntimeError("AttributionPrior('eg'): no training dataset to draw references "
+                                   "from; pass references=<tensor or ReferenceSampler(dataset)>")
+            attr = fn(model, xin, self._sampler, target, k=prior.k, create_graph=True)
+        else:
+            attr = fn(model, xin, None, target, n_steps=prior.n_steps, create_graph=True)
+        penalty = prior.penalty_fn(attr, mask)
+        return {"prior": penalty, "prior_weighted": prior.weight * penalty}
+
+
+def _returned_loss(out: Any) -> Tensor:
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, dict) and isinstance(out.get("loss"), Tensor):
+        return out["loss"]
+    raise RuntimeError(
+        "AttributionPrior: training_step returned "
+        + ("None" if out is None else type(out).__name__)
+        + "; it must return the loss tensor (or a dict with a 'loss' tensor) so the prior can be "
+        "added to it")
