@@ -2,8 +2,12 @@
 
 from priors.data.nhanes import NHANESDataModule
 from priors.data.synthetic import SyntheticTabularDataModule
+from priors.data.imagenet import ImageNetDataModule
+from priors.data.decoy_digits import DecoyDigitsDataModule
 
 __all__ = [
     "NHANESDataModule",
     "SyntheticTabularDataModule",
+    "ImageNetDataModule",
+    "DecoyDigitsDataModule",
 ]
