@@ -81,7 +81,7 @@ def test_compose_decoy_digits_variants():
         assert cfg.prior.weight == cfg.mask_prior_weights[method] > 0
         assert list(cfg.model.hidden) == [50, 30]
         assert cfg.model.bias is (method != "xg")  # X-Gradient needs the bias-free X-MLP
-        assert cfg.optimized_metric == "val/acc"
+        assert cfg.optimized_metric == "val/acc_best"
     assert _compose("experiment=decoy_digits", "prior=rrr", "prior.weight=3").prior.weight == 3
 
 
