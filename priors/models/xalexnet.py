@@ -8,6 +8,12 @@ def _channels(base: int, width: float) -> int:
     return max(1, int(round(base * width)))
 
 
+def _check_sizes(width: float, hidden: int, num_classes: int) -> None:
+    if width <= 0 or hidden < 1 or num_classes < 1:
+        raise ValueError(f"need width > 0, hidden >= 1, num_classes >= 1; got {width}, "
+                         f"{hidden}, {num_classes}")
+
+
 class XAlexNet(nn.Module):
     """AlexNet (the single-stream variant in torchvision) with every Conv/Linear bias-free.
 
@@ -34,9 +40,7 @@ class XAlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0,
                  hidden: int = 4096, dropout: float = 0.5):
         super().__init__()
-        if width <= 0 or hidden < 1 or num_classes < 1:
-            raise ValueError(f"need width > 0, hidden >= 1, num_classes >= 1; got {width}, "
-                             f"{hidden}, {num_classes}")
+        _check_sizes(width, hidden, num_classes)
         c = [_channels(b, width) for b in (64, 192, 384, 256, 256)]
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c[0], 11, stride=4, padding=2, bias=False), nn.ReLU(),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .xalexnet import _channels
+from .xalexnet import _channels, _check_sizes
 
 # Configuration "D" of Simonyan & Zisserman: conv widths per stage, "M" = 2x2 max-pool.
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
@@ -32,9 +32,7 @@ class XVGG16(nn.Module):
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0,
                  hidden: int = 4096, dropout: float = 0.5):
         super().__init__()
-        if width <= 0 or hidden < 1 or num_classes < 1:
-            raise ValueError(f"need width > 0, hidden >= 1, num_classes >= 1; got {width}, "
-                             f"{hidden}, {num_classes}")
+        _check_sizes(width, hidden, num_classes)
         layers: list[nn.Module] = []
         channels = in_channels
         for spec in VGG16_LAYERS:
