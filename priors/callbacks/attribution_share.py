@@ -1,0 +1,116 @@
+"""Share of the trained model's |attribution| that lands on a marked group of features."""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from ..attributions import (ReferenceSampler, expected_gradients, gradient, input_x_gradient,
+                            integrated_gradients)
+
+METHODS = ("ig", "eg", "xg", "grad")
+
+
+class AttributionShare(pl.Callback):
+    """After fit, the share of total |attribution| on the features of ``datamodule.<mask>``.
+
+    ``share = sum |a_ij| over marked features j / sum |a_ij| over all features``, pooled over up
+    to ``max_examples`` test examples ``i`` (a fixed random subset when there are more). Used for
+    the appended-irrelevant-features experiment of Erion et al., "Improving performance of deep
+    learning models with axiomatic attribution priors and expected gradients", Nature MI 2021:
+    there ``mask="irrelevant_mask"`` of :class:`~priors.data.NHANESDataModule`, and a prior that
+    ignores the permuted columns drives the share below ``n_irrelevant / n_features``.
+
+    The attribution method is the same for every model being compared (default Integrated
+    Gradients from a zero baseline, i.e. from the training mean on standardized data), so the
+    share does not favour the prior that was trained with that method. It is computed on the
+    weights in place when :meth:`summary` is first called, which the pipeline does after fit,
+    i.e. after :class:`KeepBestWeights` restored the selected weights.
+
+    ``summary()`` gives ``attr_share/<name>`` and ``attr_share/<name>_uniform`` (the share if
+    attribution were spread evenly over the features), ``name`` defaulting to the mask name
+    without ``_mask``.
+
+    Args:
+        mask: name of a boolean ``(n_features,)`` attribute of the datamodule.
+        method: ``ig`` (``n_steps`` Gauss-Legendre steps), ``eg`` (``k`` training references
+            per example), ``xg`` or ``grad``.
+        max_examples: test examples attributed (all when fewer).
+        batch_size: examples per attribution call.
+        name: metric suffix.
+    """
+
+    def __init__(self, mask: str = "irrelevant_mask", method: str = "ig", n_steps: int = 16,
+                 k: int = 16, max_examples: int = 2000, batch_size: int = 500,
+                 name: Optional[str] = None, seed: int = 0):
+        if method not in METHODS:
+            raise ValueError(f"unknown attribution method {method!r}; choose one of {METHODS}")
+        if max_examples < 1 or batch_size < 1:
+            raise ValueError("max_examples and batch_size must be >= 1")
+        self.mask_name = mask
+        self.method = method
+        self.n_steps = n_steps
+        self.k = k
+        self.max_examples = max_examples
+        self.batch_size = batch_size
+        self.name = name or mask.removesuffix("_mask")
+        self.seed = seed
+        self._trainer: Optional[pl.Trainer] = None
+        self._module: Optional[pl.LightningModule] = None
+        self._result: Optional[Dict[str, float]] = None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._trainer, self._module, self._result = trainer, pl_module, None
+
+    def _attribute(self, model, x: Tensor, references) -> Tensor:
+        with torch.no_grad():
+            out = model(x)
+        # Multi-class models: attribute the predicted class.
+        target = None if out.dim() == 1 or out.shape[1] == 1 else out.argmax(1)
+        if self.method == "ig":
+            return integrated_gradients(model, x, target=target, n_steps=self.n_steps)
+        if self.method == "eg":
+            return expected_gradients(model, x, references, target, k=self.k)
+        fn = input_x_gradient if self.method == "xg" else gradient
+        return fn(model, x, target)
+
+    def compute(self, datamodule, model: torch.nn.Module) -> Dict[str, float]:
+        """The share for ``model`` on ``datamodule.test_dataset``."""
+        mask = getattr(datamodule, self.mask_name, None)
+        if mask is None:
+            raise AttributeError(f"AttributionShare: the datamodule has no {self.mask_name!r}")
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        x = datamodule.test_dataset.tensors[0]
+        if x.shape[1:] != mask.shape:
+            raise ValueError(f"AttributionShare: {self.mask_name} has shape {tuple(mask.shape)} "
+                             f"but the inputs have features {tuple(x.shape[1:])}")
+        gen = torch.Generator().manual_seed(self.seed)
+        if len(x) > self.max_examples:
+            x = x[torch.randperm(len(x), generator=gen)[: self.max_examples]]
+        references = (ReferenceSampler(datamodule.train_dataset, seed=self.seed)
+                      if self.method == "eg" else None)
+        device = next(model.parameters()).device
+        on_mask = total = 0.0
+        was_training = model.training
+        model.eval()
+        try:
+            for chunk in x.split(self.batch_size):
+                refs = ((lambda n: references(n).to(device)) if references is not None else None)
+                attr = self._attribute(model, chunk.to(device), refs).detach().abs()
+                on_mask += float(attr[:, mask.to(device)].sum())
+                total += float(attr.sum())
+        finally:
+            model.train(was_training)
+        share = on_mask / total if total > 0 else float("nan")
+        return {f"attr_share/{self.name}": share,
+                f"attr_share/{self.name}_uniform": float(mask.float().mean())}
+
+    def summary(self) -> Dict[str, float]:
+        if self._module is None:
+            return {}
+        if self._result is None:
+            model = getattr(self._module, "model", self._module)
+            self._result = self.compute(self._trainer.datamodule, model)
+        return dict(self._result)

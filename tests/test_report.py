@@ -1,0 +1,125 @@
+"""priors.report on generated multirun directories with known metrics."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from priors.report import collect, main, summarize, write_report
+
+BASE_AUROC = [0.70, 0.72, 0.69, 0.71, 0.73]
+GAINS = [0.010, 0.030, 0.000, 0.020, 0.015]
+
+
+def make_job(root, num, method, weight, seed, status="ok", test=None, val=None, extra=None,
+             n_irrelevant=0, with_result=True):
+    job = root / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    prior = {"_target_": "priors.prior.make_prior", "method": method, "penalty": "gini",
+             "weight": weight, "k": 1}
+    config = {"seed": seed, "prior": prior, "paths": {"output_dir": str(job)},
+              "model": {"_target_": "priors.models.MLP", "bias": False},
+              "data": {"split": "small_data", "n_irrelevant": n_irrelevant, "seed": seed}}
+    overrides = [f"prior={method}", f"prior.weight={weight}", f"seed={seed}"]
+    (job / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is valid YAML
+    (job / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    if not with_result:
+        return job
+    result = {"status": status, "config": config, "seconds": 1.0}
+    if status == "ok":
+        result["metrics"] = {"test/auroc": test, "val/auroc_best": val, "best_step": 3.0,
+                             **(extra or {})}
+    elif status == "failed":
+        result["error"] = "RuntimeError: boom\nsecond line of the error"
+    (job / "result.json").write_text(json.dumps(result))
+    return job
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """none + xg at two weights, five seeds; xg 0.1 gains GAINS, xg 1.0 loses 0.05 on test
+    but has the better validation score only at 0.1. One failed and one unfinished job."""
+    root = tmp_path / "multirun"
+    num = 0
+    for seed, (base, gain) in enumerate(zip(BASE_AUROC, GAINS)):
+        make_job(root, num, "none", 0.0, seed, test=base, val=0.80); num += 1
+        make_job(root, num, "xg", 0.1, seed, test=base + gain, val=0.82,
+                 extra={"prior_cost/mean_ratio": 2.0 + seed / 10}); num += 1
+        make_job(root, num, "xg", 1.0, seed, test=base - 0.05 - seed / 1000, val=0.81); num += 1
+    make_job(root, num, "xg", 1.0, 5, status="failed"); num += 1
+    make_job(root, num, "xg", 0.1, 6, with_result=False)
+    return root
+
+
+def test_collect_lists_every_job(sweep):
+    jobs = collect([sweep])
+    assert len(jobs) == 17
+    assert jobs["status"].value_counts().to_dict() == {"ok": 15, "failed": 1, "unfinished": 1}
+    failed = jobs[jobs["status"] == "failed"].iloc[0]
+    assert failed["error"] == "second line of the error"
+    assert "prior.weight=1.0" in failed["overrides"]
+    assert set(jobs["variant"]) == {"-"}  # only prior and seed vary
+
+
+def test_summary_paired_t_test_and_selection(sweep):
+    table = summarize(collect([sweep]))
+    assert list(table["method"]) == ["none", "xg", "xg"]
+    assert list(table["n"]) == [5, 5, 5]
+    none, xg01, xg1 = (table.iloc[i] for i in range(3))
+    assert math.isnan(none["weight"]) and none["selected"]
+    assert xg01["weight"] == 0.1 and xg01["selected"] and not xg1["selected"]
+    assert xg01["test/auroc"] == pytest.approx(np.mean(BASE_AUROC) + np.mean(GAINS))
+    se = np.std(np.add(BASE_AUROC, GAINS), ddof=1) / np.sqrt(5)
+    assert xg01["test/auroc se"] == pytest.approx(se)
+    # Paired t-test by hand: t = mean(d) / (sd(d) / sqrt(n)), two-sided.
+    d = np.array(GAINS)
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
+    assert xg01["t"] == pytest.approx(t)
+    assert xg01["p (paired t)"] == pytest.approx(2 * stats.t.sf(abs(t), df=len(d) - 1))
+    assert xg01["delta"] == pytest.approx(d.mean()) and xg01["n pairs"] == 5
+    assert xg01["prior_cost/mean_ratio"] == pytest.approx(2.2)
+    assert xg1["delta"] == pytest.approx(-0.052)
+    assert (xg1["failed"], xg01["unfinished"], none["failed"]) == (1, 1, 0)
+    assert math.isnan(none["p (paired t)"])
+
+
+def test_pairs_only_shared_seeds_and_variants(tmp_path):
+    root = tmp_path / "sweep"
+    make_job(root, 0, "none", 0.0, 0, test=0.70, val=0.8)
+    make_job(root, 1, "none", 0.0, 1, test=0.60, val=0.8)
+    make_job(root, 2, "eg", 0.1, 1, test=0.65, val=0.8)
+    make_job(root, 3, "eg", 0.1, 2, test=0.90, val=0.8)
+    make_job(root, 4, "none", 0.0, 1, test=0.50, val=0.8, n_irrelevant=95)
+    make_job(root, 5, "eg", 0.1, 1, test=0.52, val=0.8, n_irrelevant=95)
+    table = summarize(collect([root])).set_index(["variant", "method"])
+    plain = table.loc[("data.n_irrelevant=0", "eg(k=1)")]
+    assert plain["n pairs"] == 1 and plain["delta"] == pytest.approx(0.05)
+    assert plain["baseline on pairs"] == pytest.approx(0.60)  # seed 1 only, not both seeds
+    assert math.isnan(plain["p (paired t)"])  # one pair: no test, not a made-up number
+    assert table.loc[("data.n_irrelevant=95", "eg(k=1)"), "delta"] == pytest.approx(0.02)
+
+
+def test_write_report_files_and_cli(sweep, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main([str(sweep), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("jobs.csv", "table.csv", "table.md", "table.png"):
+        assert (out / name).stat().st_size > 0
+    table = pd.read_csv(out / "table.csv")
+    expected = {"p (paired t)", "test/auroc", "test/auroc se", "selected", "failed"}
+    assert expected <= set(table.columns)
+    md = (out / "table.md").read_text()
+    assert "p (paired t)" in md and "## Failed or unfinished jobs" in md
+    assert "unfinished" in printed and "prior.weight=1.0 seed=5" in md
+
+
+def test_clear_errors(tmp_path, sweep, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "no such multirun directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no Hydra job directories"):
+        collect([tmp_path / "empty"])
+    with pytest.raises(KeyError, match="test/acc"):
+        write_report([sweep], tmp_path / "r", metric="test/acc", plot=False)
