@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,6 +45,8 @@ def _instantiate_dict(cfg: DictConfig | None) -> List[Any]:
 
 def build(cfg: DictConfig):
     """Instantiate ``(datamodule, module, trainer)`` from a composed config."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()

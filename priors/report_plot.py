@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .report import BASELINE  # noqa: E402
+from .report import BASELINE, _sort_key  # noqa: E402
 
 
 def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc") -> Path:
@@ -27,8 +27,9 @@ def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc"
             ax.axhline(mean, color="k", lw=1, label=f"{BASELINE} ({row['model']})")
             if np.isfinite(se):
                 ax.axhspan(mean - se, mean + se, color="k", alpha=0.1)
-        for i, ((method, penalty), rows) in enumerate(group[group["method"] != BASELINE].groupby(
-                ["method", "penalty"], dropna=False)):
+        methods = group[group["method"] != BASELINE].groupby(["method", "penalty"], dropna=False)
+        ordered = sorted(methods, key=lambda item: (_sort_key(item[0][0]), str(item[0][1])))
+        for i, ((method, penalty), rows) in enumerate(ordered):
             rows = rows.sort_values("weight")
             # A small per-method shift keeps methods swept at the same weights apart.
             shifted = rows["weight"] * 1.04 ** i

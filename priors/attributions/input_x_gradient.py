@@ -29,9 +29,10 @@ def input_x_gradient(
 
     Arguments as in :func:`priors.attributions.gradient`; returns a tensor shaped like ``inputs``.
     """
-    if outputs is None:
+    if outputs is None:  # run the forward here, so the inputs are validated once
         check_batched(inputs)
         inputs = leaf_or_graph_input(inputs)
+        outputs = model(inputs)
     grad = gradient(model, inputs, target, create_graph=create_graph, outputs=outputs)
     # Without create_graph the gradient is a constant; a graph through ``inputs`` alone would
     # give wrong derivatives (and keep a throwaway leaf alive), so return a plain tensor.
