@@ -122,6 +122,7 @@ class PriorModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.lr = lr
         self.references: Optional[Callable[[int], Tensor]] = None
+        self._auto_references = False
         # num_classes is also a datamodule hparam in some datamodules: Lightning refuses duplicates.
         self.save_hyperparameters(ignore=["model", "prior", "optimizer", "scheduler", "num_classes"])
         self.metrics = nn.ModuleDict({stage: self._make_metrics(stage) for stage in ("val", "test")})
@@ -139,13 +140,17 @@ class PriorModule(pl.LightningModule):
         return self.model(x)
 
     def on_train_start(self) -> None:
-        if self.prior is None or not self.prior.needs_references or self.references is not None:
+        # References set by the user are kept; ours are redrawn from each fit's training data.
+        if self.prior is None or not self.prior.needs_references:
+            return
+        if self.references is not None and not self._auto_references:
             return
         dataset = getattr(self.trainer.datamodule, "train_dataset", None)
         if dataset is None:
             dataset = getattr(self.trainer.train_dataloader, "dataset", None)
         if dataset is not None:
             self.references = ReferenceSampler(dataset, seed=torch.initial_seed())
+            self._auto_references = True
 
     def _memory_format(self, x: Tensor) -> Tensor:
         if self.channels_last and x.dim() == 4:
@@ -154,9 +159,9 @@ class PriorModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y, mask = unpack_batch(batch)
-        check_finite(x, "training inputs")
         x = self._memory_format(x)
-        if self.prior is None:
+        if self.prior is None:  # (Prior.compute checks the inputs itself)
+            check_finite(x, "training inputs")
             outputs = self.model(x)
             loss = task_loss(outputs, y, self.task)
             self.log_dict({"train/loss": loss, "train/task_loss": loss}, on_step=True, on_epoch=True,
