@@ -25,11 +25,11 @@ from scipy import stats
 
 BASELINE = "none"
 # Config keys that never define a setting: the seed and what follows from it, output paths,
-# logging, and callbacks that only observe the run.
+# logging, thread counts, and callbacks that only observe the run.
 IGNORED = ("seed", "data.seed", "paths.", "logger.", "hydra.", "trainer.default_root_dir",
            "trainer.enable_progress_bar", "trainer.enable_model_summary",
            "trainer.log_every_n_steps", "callbacks.attribution_share.", "callbacks.prior_cost.",
-           "test", "optimized_metric", "prior.", "model.")
+           "test", "optimized_metric", "threads", "prior.", "model.")
 # Per-setting means (and standard errors) of these metrics are added when present.
 EXTRA_METRICS = ("prior_cost/mean_ratio", "attr_share/irrelevant", "attr_share/irrelevant_uniform",
                  "best_step")
