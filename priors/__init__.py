@@ -1,6 +1,8 @@
 """priors: training-time attribution priors for PyTorch Lightning and Hydra."""
-from .attributions import (ReferenceSampler, expected_gradients, gradient, input_x_gradient,
-                           integrated_gradients, log_prob_gradient)
+from .attributions import (ReferenceSampler, attribute, available_methods, expected_gradients,
+                           get_method, gradient, input_x_gradient, integrated_gradients,
+                           log_prob_gradient, smoothgrad)
+from . import config as _config  # noqa: F401 (registers the configs' resolvers)
 from .module import PriorModule
 from .prior import Prior, PriorOutput
 from .xdnn import (NonHomogeneousError, assert_homogeneous, check_homogeneity,
@@ -10,6 +12,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NonHomogeneousError", "Prior", "PriorModule", "PriorOutput", "ReferenceSampler",
-    "assert_homogeneous", "check_homogeneity", "expected_gradients", "find_non_homogeneous",
+    "assert_homogeneous", "attribute", "available_methods", "get_method", "smoothgrad", "check_homogeneity", "expected_gradients", "find_non_homogeneous",
     "gradient", "input_x_gradient", "integrated_gradients", "log_prob_gradient", "to_xdnn",
 ]

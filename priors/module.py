@@ -12,24 +12,17 @@ from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, Multiclass
                                          MulticlassAUROC)
 
 from .attributions import ReferenceSampler
-from .attributions._target import check_finite
+from .batch import parse_batch
+from .checks import check_finite
 from .prior import Prior
 from .xdnn import assert_structurally_homogeneous
 
 TASKS = ("binary", "multiclass")
 
 
-def unpack_batch(batch: Any) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+def unpack_batch(batch: Any, batch_fn: Optional[Callable] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
     """``(x, y)`` or ``(x, y, mask)``; a dict with keys ``x``, ``y`` and optional ``mask``."""
-    if isinstance(batch, dict):
-        x, y, mask = batch.get("x"), batch.get("y"), batch.get("mask")
-    elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
-        x, y, mask = batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
-    else:
-        raise ValueError("batches must be (x, y), (x, y, mask) or a dict with keys x, y[, mask]")
-    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-        raise TypeError("batch inputs x and labels y must be tensors")
-    return x, y, mask
+    return tuple(parse_batch(batch, batch_fn, who="PriorModule"))  # type: ignore[return-value]
 
 
 def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
@@ -108,7 +101,7 @@ class PriorModule(pl.LightningModule):
         if prior is not None and not isinstance(prior, Prior):
             raise TypeError(f"prior must be a priors.Prior or None, got {type(prior).__name__}")
         if prior is not None and prior.requires_xdnn and prior.check_homogeneity:
-            assert_structurally_homogeneous(model, "The X-Gradient prior")
+            assert_structurally_homogeneous(model, f"The {prior.method} prior")
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         if compile:
@@ -160,7 +153,7 @@ class PriorModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y, mask = unpack_batch(batch)
         x = self._memory_format(x)
-        if self.prior is None:  # (Prior.compute checks the inputs itself)
+        if self.prior is None:  # (Prior.forward_inputs checks the inputs itself)
             check_finite(x, "training inputs")
             outputs = self.model(x)
             loss = task_loss(outputs, y, self.task)
@@ -170,7 +163,8 @@ class PriorModule(pl.LightningModule):
         if self.prior.needs_references and self.references is None:
             raise RuntimeError("Expected Gradients prior: no training dataset to draw references "
                                "from; set module.references = ReferenceSampler(dataset)")
-        out = self.prior.compute(self.model, x, y, mask, self.references)
+        xin = self.prior.forward_inputs(x)
+        out = self.prior.penalize(self.model, xin, self.model(xin), y, mask, self.references)
         tl = task_loss(out.outputs, y, self.task)
         loss = tl + out.weighted
         self.log_dict({"train/loss": loss, "train/task_loss": tl, "train/prior": out.penalty,

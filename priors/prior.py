@@ -2,39 +2,15 @@
 from __future__ import annotations
 
 import weakref
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
-import torch
 from torch import Tensor, nn
 
-from .attributions import (expected_gradients, gradient, input_x_gradient,
-                           integrated_gradients, log_prob_gradient)
-from .attributions._target import check_finite, leaf_or_graph_input
 from .attributions.expected_gradients import References
+from .attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
+from .checks import check_finite, leaf_or_graph_input
 from .penalties import Penalty, get_penalty
 from .xdnn import assert_homogeneous
-
-# Methods evaluated at the input itself can share the task loss's forward pass.
-METHODS = {
-    "xg": input_x_gradient,
-    "grad": gradient,
-    "rrr": log_prob_gradient,
-    "eg": expected_gradients,
-    "ig": integrated_gradients,
-}
-ALIASES = {
-    "x_gradient": "xg", "input_x_gradient": "xg", "gradient": "grad", "saliency": "grad",
-    "log_prob_gradient": "rrr", "expected_gradients": "eg", "integrated_gradients": "ig",
-}
-SHARED_FORWARD = {"xg", "grad", "rrr"}
-
-
-def resolve_method(name: str) -> str:
-    key = ALIASES.get(name, name)
-    if key not in METHODS:
-        choices = ["none"] + sorted(set(METHODS) | set(ALIASES))
-        raise ValueError(f"unknown attribution prior method {name!r}; choose one of {choices}")
-    return key
 
 
 class PriorOutput(NamedTuple):
@@ -48,21 +24,26 @@ class Prior:
     """Attribution prior: ``weight * penalty(attribution_method(model, x))``.
 
     Args:
-        method: ``xg`` (X-Gradient, needs an X-DNN), ``grad`` (input gradient), ``rrr``
-            (gradient of summed log-probabilities, Ross et al. 2017), ``eg`` (Expected
-            Gradients, Erion et al. 2021) or ``ig`` (Integrated Gradients, expensive).
+        method: any registered attribution method or alias
+            (:func:`priors.attributions.available_methods`), e.g. ``xg`` (X-Gradient, needs an
+            X-DNN), ``grad``, ``rrr`` (Ross et al. 2017), ``eg`` (Expected Gradients, Erion et al.
+            2021), ``ig``, ``smoothgrad``.
         penalty: ``gini``, ``l1``, ``tv``, ``masked_l2`` or a callable ``(attr, mask) -> scalar``.
         weight: multiplier of the penalty in the loss.
-        k: references per example for ``eg``.
-        n_steps: quadrature steps for ``ig``.
         target: for multi-class models, attribute the ``"label"`` logit (default) or the
             predicted (``"pred"``) one; single-output models always use their one logit.
-        check_homogeneity: for ``xg``, verify once per model, on the first batch, that the
-            model is nonnegatively homogeneous (structurally and numerically) and fail fast.
+        check_homogeneity: for methods that need an X-DNN, verify once per model, on the first
+            batch, that the model is nonnegatively homogeneous and fail fast.
+        **hparams: the method's hyperparameters, e.g. ``k`` for ``eg``, ``n_steps`` for ``ig``
+            (unknown names fail with the valid ones listed).
 
-    The functional route, inside any ``training_step``::
+    Running a prior has two pieces, shared by :class:`~priors.PriorModule`, the
+    :class:`~priors.callbacks.AttributionPrior` callback and the benchmarks:
+    :meth:`forward_inputs` (the inputs the task's forward must see so that its outputs can be
+    reused) and :meth:`penalize` (attribute + penalty, given that forward's outputs).
+    :meth:`compute` chains them. The functional route, inside any ``training_step``::
 
-        prior = Prior("eg", "gini", weight=0.1)
+        prior = Prior("eg", "gini", weight=0.1, k=4)
         loss = task_loss + prior(model, x, y, references=train_x)
     """
 
@@ -71,57 +52,98 @@ class Prior:
         method: str = "xg",
         penalty: str | Penalty = "gini",
         weight: float = 1.0,
-        k: int = 1,
-        n_steps: int = 32,
         target: str = "label",
         check_homogeneity: bool = True,
+        **hparams: Any,
     ):
-        self.method = resolve_method(method)
+        try:
+            self.spec: AttributionMethod = get_method(method)
+        except ValueError as err:
+            raise ValueError(f"unknown attribution prior method {method!r}: {err}") from None
+        self.method = self.spec.name
+        if not self.spec.differentiable:
+            raise ValueError(f"attribution method {self.method!r} is not differentiable w.r.t. "
+                             "the parameters and cannot be a training prior")
+        self.hparams: Dict[str, Any] = self.spec.check_hparams(hparams)
         self.penalty_name = penalty if isinstance(penalty, str) else getattr(penalty, "__name__", "custom")
         self.penalty_fn = get_penalty(penalty)
         if not float(weight) >= 0:
             raise ValueError(f"prior weight must be a nonnegative number, got {weight}")
         if target not in ("label", "pred"):
             raise ValueError(f"target must be 'label' or 'pred', got {target!r}")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        if int(self.hparams.get("k", 1)) < 1:
+            raise ValueError(f"k must be >= 1, got {self.hparams['k']}")
         self.weight = float(weight)
-        self.k = int(k)
-        self.n_steps = int(n_steps)
         self.target = target
         self.check_homogeneity = check_homogeneity
         self._verified: weakref.WeakSet = weakref.WeakSet()
 
+    def __getattr__(self, name: str) -> Any:
+        # Hyperparameters read as attributes (prior.k, prior.n_steps), with the method's defaults.
+        spec = self.__dict__.get("spec")
+        if spec is not None and name in spec.hparams:
+            return self.__dict__["hparams"].get(name, spec.hparams[name])
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
     def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.hparams.items())
         return (f"Prior(method={self.method!r}, penalty={self.penalty_name!r}, "
-                f"weight={self.weight}, k={self.k})")
+                f"weight={self.weight}{extra})")
 
     @property
     def requires_xdnn(self) -> bool:
-        return self.method == "xg"
+        return self.spec.requires_xdnn
 
     @property
     def shares_forward(self) -> bool:
-        return self.method in SHARED_FORWARD
+        return self.spec.shares_forward
 
     @property
     def needs_references(self) -> bool:
-        return self.method == "eg"
+        # A wrapper (SmoothGrad of EG) needs what the method it wraps needs.
+        base = self.hparams.get("base")
+        return self.spec.needs_references or (base is not None and get_method(base).needs_references)
 
     def attribution_target(self, outputs: Tensor, y: Optional[Tensor]):
-        """Class index attributed per example: ``None`` for one logit (and for RRR), else the
-        label (``target="label"``) or the predicted class (``target="pred"``)."""
-        if self.method == "rrr" or outputs.dim() == 1 or outputs.shape[1] == 1:
+        """Class index attributed per example: ``None`` for one logit (and for methods without a
+        target), else the label (``target="label"``) or the predicted class (``"pred"``)."""
+        if not self.spec.uses_target or outputs.dim() == 1 or outputs.shape[1] == 1:
             return None
         if self.target == "pred" or y is None:
             return outputs.detach().argmax(1)
         return y.long()
 
     def verify(self, model: nn.Module, x: Tensor) -> None:
-        """Fail fast if ``xg`` is used on a model that is not nonnegatively homogeneous."""
+        """Fail fast if an X-DNN method is used on a model that is not nonnegatively homogeneous."""
         if self.requires_xdnn and self.check_homogeneity and model not in self._verified:
-            assert_homogeneous(model, x.detach()[:64], purpose="The X-Gradient prior")
+            assert_homogeneous(model, x.detach()[:64], purpose=f"The {self.method} prior")
             self._verified.add(model)
+
+    def forward_inputs(self, x: Tensor) -> Tensor:
+        """The inputs the task's forward should run on: a tensor requiring grad when the method
+        shares that forward (its outputs are then reused by :meth:`penalize`), else ``x``."""
+        check_finite(x, "inputs")
+        return leaf_or_graph_input(x) if self.shares_forward else x
+
+    def penalize(
+        self,
+        model: Callable[[Tensor], Tensor],
+        inputs: Tensor,
+        outputs: Tensor,
+        y: Optional[Tensor] = None,
+        mask: Optional[Tensor] = None,
+        references: Optional[References] = None,
+        create_graph: bool = True,
+    ) -> PriorOutput:
+        """Attributions of ``model`` at ``inputs`` and their penalty, reusing ``outputs`` (the
+        model's outputs on ``inputs``, from :meth:`forward_inputs`) when the method can."""
+        if isinstance(model, nn.Module):
+            self.verify(model, inputs)
+        attr = self.spec(model, inputs, self.attribution_target(outputs, y),
+                         create_graph=create_graph, outputs=outputs, references=references,
+                         **self.hparams)
+        penalty = self.penalty_fn(attr, mask)
+        return PriorOutput(outputs, attr, penalty, self.weight * penalty)
 
     def compute(
         self,
@@ -132,30 +154,9 @@ class Prior:
         references: Optional[References] = None,
         create_graph: bool = True,
     ) -> PriorOutput:
-        """Model outputs, attributions and penalty; one forward pass for ``xg``/``grad``/``rrr``."""
-        check_finite(x, "inputs")
-        if isinstance(model, nn.Module):
-            self.verify(model, x)
-        fn = METHODS[self.method]
-        if self.shares_forward:
-            xin = leaf_or_graph_input(x)
-            outputs = model(xin)
-            attr = fn(model, xin, self.attribution_target(outputs, y), create_graph=create_graph,
-                      outputs=outputs)
-        else:
-            outputs = model(x)
-            target = self.attribution_target(outputs, y)
-            if self.method == "eg":
-                if references is None:
-                    raise ValueError(
-                        "the Expected Gradients prior needs references: pass a tensor of training "
-                        "inputs or a priors.attributions.ReferenceSampler(train_dataset)"
-                    )
-                attr = fn(model, x, references, target, k=self.k, create_graph=create_graph)
-            else:
-                attr = fn(model, x, None, target, n_steps=self.n_steps, create_graph=create_graph)
-        penalty = self.penalty_fn(attr, mask)
-        return PriorOutput(outputs, attr, penalty, self.weight * penalty)
+        """Model outputs, attributions and penalty; one forward pass for shared-forward methods."""
+        xin = self.forward_inputs(x)
+        return self.penalize(model, xin, model(xin), y, mask, references, create_graph)
 
     def __call__(self, model, x, y=None, mask=None, references=None) -> Tensor:
         """``weight * penalty``, differentiable w.r.t. the model parameters."""
@@ -164,7 +165,7 @@ class Prior:
 
 def make_prior(method: str = "none", penalty: str | Penalty = "gini", weight: float = 1.0,
                **kwargs) -> Optional[Prior]:
-    """Factory for configs: ``method="none"`` (or weight 0 with method none) gives ``None``."""
+    """Factory for configs: ``method="none"`` gives ``None`` (unregularized training)."""
     if method in (None, "none"):
         return None
     return Prior(method, penalty, weight, **kwargs)

@@ -12,6 +12,7 @@ share on irrelevant features. Written: ``jobs.csv``, ``table.csv``, ``table.md``
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -22,6 +23,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 from scipy import stats
+
+from .attributions import get_method
+from .prior import Prior
 
 BASELINE = "none"
 # Config keys that never define a setting: the seed and what follows from it, output paths,
@@ -95,12 +99,28 @@ def _load_config(job: Path) -> dict:
 
 
 def _method_label(prior: Optional[dict]) -> str:
-    method = (prior or {}).get("method") or BASELINE
-    if method == "eg":
-        return f"eg(k={prior.get('k', 1)})"
-    if method == "ig":
-        return f"ig(n={prior.get('n_steps', 32)})"
-    return str(method)
+    """``method`` plus every setting of the job's prior that can tell runs apart: the method's
+    hyperparameters as configured (``eg(k=1)``) and other ``prior.*`` keys that differ from
+    :class:`~priors.Prior`'s defaults (``xg(target=pred)``)."""
+    prior = prior or {}
+    method = prior.get("method") or BASELINE
+    if method == BASELINE:
+        return BASELINE
+    try:
+        hparams, known = get_method(method).hparams, True
+    except ValueError:  # a method this installation does not know: show every extra key
+        hparams, known = {}, False
+    defaults = {k: p.default for k, p in inspect.signature(Prior).parameters.items()}
+    parts = []
+    for key, value in prior.items():
+        if key in ("_target_", "method", "penalty", "weight"):
+            continue
+        if key in defaults:
+            if value != defaults[key]:
+                parts.append(f"{key}={value}")
+        elif key in hparams or not known:  # (old runs stored k for every method: not its own)
+            parts.append(f"{key}={value}")
+    return f"{method}({', '.join(parts)})" if parts else str(method)
 
 
 def _model_label(model: dict) -> str:

@@ -83,8 +83,8 @@ def test_pipeline_failure_in_fit_writes_failed_result(tmp_path, nhanes_dir):
 
 
 def test_pipeline_xg_on_biased_mlp_fails_with_named_layer(tmp_path, nhanes_dir):
-    # A command-line model=mlp wins over prior/xg's switch to xmlp; the X-Gradient prior refuses.
-    cfg = _tiny(tmp_path, nhanes_dir, "prior=xg", "model=mlp")
+    # A command-line model.bias=true wins over the MLP's registry-driven default; XG refuses.
+    cfg = _tiny(tmp_path, nhanes_dir, "prior=xg", "model.bias=true")
     with pytest.raises(NonHomogeneousError):
         run(cfg)
     result = _result(tmp_path)

@@ -1,15 +1,20 @@
-"""Differentiable, batched attribution methods (``create_graph=True`` for training priors)."""
-from .expected_gradients import ReferenceSampler, expected_gradients
-from .gradient import gradient
+"""Differentiable, batched attribution methods (``create_graph=True`` for training priors).
+
+Each method registers itself in :mod:`priors.attributions.registry` next to its definition;
+importing this package registers them all.
+"""
+from .registry import (AttributionMethod, attribute, available_methods, get_method, register,
+                       register_method, resolve_method)
+from .gradient import gradient  # noqa: I001 (registration order: simple methods first)
 from .input_x_gradient import input_x_gradient
-from .integrated_gradients import integrated_gradients
 from .log_prob_gradient import log_prob_gradient
+from .integrated_gradients import integrated_gradients
+from .expected_gradients import ReferenceSampler, expected_gradients
+from .noise_tunnel import noise_tunnel, smoothgrad, smoothgrad_sq, vargrad
 
 __all__ = [
-    "ReferenceSampler",
-    "expected_gradients",
-    "gradient",
-    "input_x_gradient",
-    "integrated_gradients",
-    "log_prob_gradient",
+    "AttributionMethod", "ReferenceSampler", "attribute", "available_methods",
+    "expected_gradients", "get_method", "gradient", "input_x_gradient", "integrated_gradients",
+    "log_prob_gradient", "noise_tunnel", "register", "register_method", "resolve_method",
+    "smoothgrad", "smoothgrad_sq", "vargrad",
 ]

@@ -1,4 +1,4 @@
-"""Shared helpers: input validation and selection of the attributed output."""
+"""Selection of the attributed output per example (input checks live in ``priors.checks``)."""
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -7,32 +7,6 @@ import torch
 from torch import Tensor
 
 Target = Union[None, int, Tensor]
-
-
-def check_finite(tensor: Tensor, name: str = "inputs") -> None:
-    """Raise ``ValueError`` if ``tensor`` holds NaN or inf (attributions would be silently NaN)."""
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-        n_nan = int(torch.isnan(tensor).sum())
-        n_inf = int(torch.isinf(tensor).sum())
-        raise ValueError(
-            f"{name} contain non-finite values ({n_nan} NaN, {n_inf} inf) in a tensor of shape "
-            f"{tuple(tensor.shape)}; impute or drop them before computing attributions"
-        )
-
-
-def check_batched(inputs: Tensor, name: str = "inputs") -> None:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(inputs).__name__}")
-    if inputs.dim() < 2:
-        raise ValueError(
-            f"{name} must be batched with shape (batch, *features); got shape {tuple(inputs.shape)}. "
-            "Use inputs.unsqueeze(0) for a single example."
-        )
-    if not inputs.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {inputs.dtype}")
-    check_finite(inputs, name)
 
 
 def select_output(outputs: Tensor, target: Target) -> Tensor:
@@ -89,10 +63,3 @@ def interleave_target(target: Target, times: int) -> Target:
     if isinstance(target, Tensor) and target.dim() == 1:
         return target.repeat_interleave(times)
     return target
-
-
-def leaf_or_graph_input(inputs: Tensor) -> Tensor:
-    """Inputs that take part in autograd: keep a graph-connected tensor, else make a fresh leaf."""
-    if inputs.requires_grad:
-        return inputs
-    return inputs.detach().requires_grad_(True)

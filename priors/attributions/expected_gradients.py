@@ -7,7 +7,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from ._target import Target, check_batched, check_finite, interleave_target, select_output
+from ..checks import check_batched, check_finite
+from ._target import Target, interleave_target, select_output
+from .registry import register
 
 
 class ReferenceSampler:
@@ -64,6 +66,7 @@ def draw_references(references: References, n: int, like: Tensor) -> Tensor:
     return refs
 
 
+@register("eg", aliases=("expected_gradients",), needs_references=True)
 def expected_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,

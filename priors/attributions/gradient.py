@@ -6,9 +6,12 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from ._target import Target, check_batched, leaf_or_graph_input, select_output
+from ..checks import check_batched, leaf_or_graph_input
+from ._target import Target, select_output
+from .registry import register
 
 
+@register("grad", aliases=("gradient", "saliency"), shares_forward=True)
 def gradient(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,

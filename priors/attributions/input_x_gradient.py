@@ -5,10 +5,14 @@ from typing import Callable, Optional
 
 from torch import Tensor
 
-from ._target import Target, check_batched, leaf_or_graph_input
+from ..checks import check_batched, leaf_or_graph_input
+from ._target import Target
+from .registry import register
 from .gradient import gradient
 
 
+@register("xg", aliases=("x_gradient", "input_x_gradient"), shares_forward=True,
+          requires_xdnn=True)
 def input_x_gradient(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,

@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._target import Target, check_batched, check_finite, repeat_target, select_output
+from ..checks import check_batched, check_finite
+from ._target import Target, repeat_target, select_output
+from .registry import register
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -50,6 +52,7 @@ def _baseline_like(inputs: Tensor, baseline: Union[None, float, Tensor]) -> Tens
         ) from None
 
 
+@register("ig", aliases=("integrated_gradients",))
 def integrated_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,

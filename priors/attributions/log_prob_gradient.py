@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._target import check_batched, leaf_or_graph_input
+from ..checks import check_batched, leaf_or_graph_input
+from .registry import register
 
 
 def summed_log_probs(outputs: Tensor) -> Tensor:
@@ -26,6 +27,7 @@ def summed_log_probs(outputs: Tensor) -> Tensor:
     return F.log_softmax(outputs, dim=1).sum(dim=1)
 
 
+@register("rrr", aliases=("log_prob_gradient",), shares_forward=True, uses_target=False)
 def log_prob_gradient(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import pytorch_lightning as pl
@@ -11,79 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from ..attributions import ReferenceSampler
-from ..attributions._target import check_finite, leaf_or_graph_input
 from ..attributions.expected_gradients import References
-from ..penalties import Penalty
-from ..prior import METHODS, Prior
-
-BatchFn = Callable[[Any], Tuple]
-
-
-def default_batch_fn(batch: Any) -> Tuple[Any, Any, Optional[Tensor]]:
-    """``(batch[0], batch[1])`` of a tuple/list batch; ``x``, ``y`` (and ``mask``) of a dict."""
-    if isinstance(batch, dict):
-        if "x" not in batch or "y" not in batch:
-            raise ValueError(f"AttributionPrior: a dict batch needs keys 'x' and 'y' (got "
-                             f"{sorted(batch)}); pass batch_fn=... to read your batch")
-        return batch["x"], batch["y"], batch.get("mask")
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return batch[0], batch[1], None
-    raise ValueError(f"AttributionPrior: cannot read (x, y) from a batch of type "
-                     f"{type(batch).__name__}; pass batch_fn=lambda batch: (x, y) or (x, y, mask)")
-
-
-def _resolve_callable(fn: Union[None, str, Callable], name: str) -> Optional[Callable]:
-    if fn is None or callable(fn):
-        return fn
-    module_name, _, attr = str(fn).rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"{name}={fn!r} is neither a callable nor an importable "
-                         f"'package.module.function' path: {err}") from None
-
-
-class _Capture:
-    """Global module hooks that find the model call of a training step and keep its output.
-
-    The captured call is the first (outermost) module call whose first argument is the batch
-    input itself, or the first call of ``pinned``. For gradient-based priors evaluated at the
-    input, that input is swapped for one that requires grad, so that the step's own forward
-    pass also serves the attribution.
-    """
-
-    def __init__(self, x: Tensor, pinned: Optional[nn.Module], needs_input_grad: bool):
-        self.x, self.pinned, self.needs_input_grad = x, pinned, needs_input_grad
-        self.module: Optional[nn.Module] = None
-        self.input: Optional[Tensor] = None
-        self.output: Any = None
-        self.done = False
-
-    def pre(self, module: nn.Module, args: tuple):
-        if self.module is not None or not args:
-            return None
-        if self.pinned is not None:
-            if module is not self.pinned or not isinstance(args[0], Tensor):
-                return None
-        elif args[0] is not self.x:
-            return None
-        self.module = module
-        self.input = leaf_or_graph_input(args[0]) if self.needs_input_grad else args[0]
-        return (self.input, *args[1:])
-
-    def post(self, module: nn.Module, args: tuple, output: Any) -> None:
-        if module is self.module and not self.done:
-            self.output, self.done = output, True
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator["_Capture"]:
-        handles = [nn.modules.module.register_module_forward_pre_hook(self.pre),
-                   nn.modules.module.register_module_forward_hook(self.post)]
-        try:
-            yield self
-        finally:
-            for h in handles:
-                h.remove()
+from ..batch import BatchFn, parse_batch, resolve_callable
+from ..checks import check_finite
+from ..prior import Prior
+from .capture import ModelCapture
 
 
 class AttributionPrior(pl.Callback):
@@ -117,9 +48,11 @@ class AttributionPrior(pl.Callback):
         trainer.fit(MyClassifier(), datamodule)  # MyClassifier knows nothing of priors
 
     Args:
-        method, penalty, weight, k, n_steps, target, check_homogeneity: as in
-            :class:`~priors.Prior` (the attributed output is the label's logit for multi-class
-            models and the single logit for binary ones, as in :class:`~priors.PriorModule`).
+        prior: a :class:`~priors.Prior`, or its method name followed by the rest of
+            :class:`~priors.Prior`'s arguments (``penalty``, ``weight``, ``target``, the
+            method's hyperparameters such as ``k``), positional or by keyword (the attributed
+            output is the label's logit for multi-class models and the single logit for binary
+            ones, as in :class:`~priors.PriorModule`).
         batch_fn: ``batch -> (x, y)`` or ``(x, y, mask)`` (or a ``"package.module.function"``
             path, for Hydra); default: the first two elements of a tuple/list batch, keys
             ``x``, ``y`` (and ``mask``) of a dict. ``y`` may be ``None`` for ``target="pred"``.
@@ -141,21 +74,23 @@ class AttributionPrior(pl.Callback):
 
     def __init__(
         self,
-        method: str = "xg",
-        penalty: Union[str, Penalty] = "gini",
-        weight: float = 1.0,
-        k: int = 1,
-        n_steps: int = 32,
-        target: str = "label",
-        check_homogeneity: bool = True,
+        prior: Union[str, Prior] = "xg",
+        *prior_args: Any,
         batch_fn: Union[None, str, BatchFn] = None,
         model: Optional[str] = None,
         references: Optional[References] = None,
         log_prefix: str = "train/",
+        **prior_kwargs: Any,
     ):
-        self.prior = Prior(method, penalty, weight, k=k, n_steps=n_steps, target=target,
-                           check_homogeneity=check_homogeneity)
-        self.batch_fn = _resolve_callable(batch_fn, "batch_fn") or default_batch_fn
+        if isinstance(prior, Prior):
+            if prior_args or prior_kwargs:
+                raise TypeError("AttributionPrior: pass either a Prior or its arguments, not both")
+            self.prior = prior
+        else:
+            # The method may also come by keyword (Hydra configs: method: eg).
+            method = prior_kwargs.pop("method", prior)
+            self.prior = Prior(method, *prior_args, **prior_kwargs)
+        self.batch_fn = resolve_callable(batch_fn, "batch_fn")
         self.model = model
         self.references = references
         self.log_prefix = log_prefix
@@ -249,7 +184,7 @@ class AttributionPrior(pl.Callback):
             return original(*args, **kwargs)
         batch = args[0] if args else kwargs.get("batch")
         x, y, mask = self._unpack(batch)
-        capture = _Capture(x, self._pinned, self.prior.shares_forward)
+        capture = ModelCapture(x, self._pinned, self.prior.shares_forward)
         with capture.active():
             out = original(*args, **kwargs)
         loss = _returned_loss(out)
@@ -277,24 +212,13 @@ class AttributionPrior(pl.Callback):
                            on_epoch=True, batch_size=self._batch_size)
 
     def _unpack(self, batch: Any) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        parts = self.batch_fn(batch)
-        if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3):
-            raise ValueError("AttributionPrior: batch_fn must return (x, y) or (x, y, mask), got "
-                             f"{type(parts).__name__}")
-        x, y = parts[0], parts[1]
-        mask = parts[2] if len(parts) == 3 else None
-        if not isinstance(x, Tensor):
-            raise TypeError(f"AttributionPrior: the batch input x must be a tensor, got "
-                            f"{type(x).__name__}; pass batch_fn=... returning the input tensor")
-        if y is not None and not isinstance(y, Tensor):
-            raise TypeError("AttributionPrior: labels y must be a tensor or None, got "
-                            f"{type(y).__name__}")
+        x, y, mask = parse_batch(batch, self.batch_fn, who="AttributionPrior", need_y=False)
         if not x.is_floating_point():
             raise TypeError(f"AttributionPrior: the batch input must be floating point to be "
                             f"attributed, got {x.dtype}")
         return x, y, mask
 
-    def _check_capture(self, pl_module: pl.LightningModule, capture: _Capture, x: Tensor) -> Tensor:
+    def _check_capture(self, pl_module: pl.LightningModule, capture: ModelCapture, x: Tensor) -> Tensor:
         if capture.module is None or not capture.done:
             where = (f"submodule {self.model!r}" if self.model is not None
                      else "any module with the batch input tensor itself as first argument")
@@ -323,22 +247,13 @@ class AttributionPrior(pl.Callback):
 
     def _penalty(self, model: nn.Module, xin: Tensor, outputs: Tensor, y: Optional[Tensor],
                  mask: Optional[Tensor]) -> Dict[str, Tensor]:
-        prior = self.prior
+        if self.prior.needs_references and self._sampler is None:
+            raise RuntimeError(f"AttributionPrior({self.prior.method!r}): no training dataset to "
+                               "draw references from; pass references=<tensor or "
+                               "ReferenceSampler(dataset)>")
         check_finite(xin, "training inputs")
-        prior.verify(model, xin)
-        fn = METHODS[prior.method]
-        target = prior.attribution_target(outputs, y)
-        if prior.shares_forward:
-            attr = fn(model, xin, target, create_graph=True, outputs=outputs)
-        elif prior.method == "eg":
-            if self._sampler is None:
-                raise RuntimeError("AttributionPrior('eg'): no training dataset to draw references "
-                                   "from; pass references=<tensor or ReferenceSampler(dataset)>")
-            attr = fn(model, xin, self._sampler, target, k=prior.k, create_graph=True)
-        else:
-            attr = fn(model, xin, None, target, n_steps=prior.n_steps, create_graph=True)
-        penalty = prior.penalty_fn(attr, mask)
-        return {"prior": penalty, "prior_weighted": prior.weight * penalty}
+        out = self.prior.penalize(model, xin, outputs, y, mask, self._sampler)
+        return {"prior": out.penalty, "prior_weighted": out.weighted}
 
 
 def _returned_loss(out: Any) -> Tensor:

@@ -7,10 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ..attributions import (ReferenceSampler, expected_gradients, gradient, input_x_gradient,
-                            integrated_gradients)
-
-METHODS = ("ig", "eg", "xg", "grad")
+from ..attributions import ReferenceSampler, get_method
 
 
 class AttributionShare(pl.Callback):
@@ -35,24 +32,24 @@ class AttributionShare(pl.Callback):
 
     Args:
         mask: name of a boolean ``(n_features,)`` attribute of the datamodule.
-        method: ``ig`` (``n_steps`` Gauss-Legendre steps), ``eg`` (``k`` training references
-            per example), ``xg`` or ``grad``.
+        method: any registered attribution method (default ``ig``).
+        **hparams: its hyperparameters (default ``n_steps=16`` for ``ig``, ``k=16`` for ``eg``).
         max_examples: test examples attributed (all when fewer).
         batch_size: examples per attribution call.
         name: metric suffix.
     """
 
-    def __init__(self, mask: str = "irrelevant_mask", method: str = "ig", n_steps: int = 16,
-                 k: int = 16, max_examples: int = 2000, batch_size: int = 500,
-                 name: Optional[str] = None, seed: int = 0):
-        if method not in METHODS:
-            raise ValueError(f"unknown attribution method {method!r}; choose one of {METHODS}")
+    # Cheaper than the methods' own defaults: the share is a pooled sum over many examples.
+    DEFAULTS = {"ig": {"n_steps": 16}, "eg": {"k": 16}}
+
+    def __init__(self, mask: str = "irrelevant_mask", method: str = "ig", max_examples: int = 2000,
+                 batch_size: int = 500, name: Optional[str] = None, seed: int = 0, **hparams):
+        self.spec = get_method(method)
+        self.method = self.spec.name
+        self.hparams = self.spec.check_hparams({**self.DEFAULTS.get(self.method, {}), **hparams})
         if max_examples < 1 or batch_size < 1:
             raise ValueError("max_examples and batch_size must be >= 1")
         self.mask_name = mask
-        self.method = method
-        self.n_steps = n_steps
-        self.k = k
         self.max_examples = max_examples
         self.batch_size = batch_size
         self.name = name or mask.removesuffix("_mask")
@@ -69,12 +66,7 @@ class AttributionShare(pl.Callback):
             out = model(x)
         # Multi-class models: attribute the predicted class.
         target = None if out.dim() == 1 or out.shape[1] == 1 else out.argmax(1)
-        if self.method == "ig":
-            return integrated_gradients(model, x, target=target, n_steps=self.n_steps)
-        if self.method == "eg":
-            return expected_gradients(model, x, references, target, k=self.k)
-        fn = input_x_gradient if self.method == "xg" else gradient
-        return fn(model, x, target)
+        return self.spec(model, x, target, references=references, **self.hparams)
 
     def compute(self, datamodule, model: torch.nn.Module) -> Dict[str, float]:
         """The share for ``model`` on ``datamodule.test_dataset``."""
@@ -90,7 +82,7 @@ class AttributionShare(pl.Callback):
         if len(x) > self.max_examples:
             x = x[torch.randperm(len(x), generator=gen)[: self.max_examples]]
         references = (ReferenceSampler(datamodule.train_dataset, seed=self.seed)
-                      if self.method == "eg" else None)
+                      if self.spec.accepts_references else None)
         device = next(model.parameters()).device
         on_mask = total = 0.0
         was_training = model.training

@@ -18,7 +18,8 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from ..module import PriorModule
-from .attribution_prior import AttributionPrior, _resolve_callable
+from ..batch import resolve_callable
+from .attribution_prior import AttributionPrior
 
 BaselineStep = Callable[[pl.LightningModule, Any, int], Any]
 _MISSING = object()
@@ -214,7 +215,7 @@ class PriorCostMonitor(pl.Callback):
         self.every_n_steps = every_n_steps
         self.warmup_steps = warmup_steps
         self.first_steps = first_steps
-        self.baseline_step = _resolve_callable(baseline_step, "baseline_step")
+        self.baseline_step = resolve_callable(baseline_step, "baseline_step")
         self.prior_key, self.weighted_key = prior_key, weighted_key
         self.log_prefix = log_prefix
         self.verbose = verbose

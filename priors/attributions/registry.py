@@ -1,0 +1,184 @@
+"""The registry of attribution methods: each method file registers itself, everything else reads.
+
+A method is a function ``fn(model, inputs, target=None, *, create_graph=False, ...)`` returning a
+tensor shaped like ``inputs``. Its file declares, next to the definition, what the pipeline must
+know about it::
+
+    @register("grad", aliases=("gradient", "saliency"), shares_forward=True)
+    def gradient(model, inputs, target=None, create_graph=False, outputs=None): ...
+
+and :class:`~priors.Prior`, the callbacks, the report, the configs' validation and the tests find
+it here. Hyperparameters (``k`` of Expected Gradients, ``n_steps`` of Integrated Gradients, ...)
+are the function's remaining keyword arguments, read with their defaults from its signature.
+
+One call convention for every method, :meth:`AttributionMethod.__call__`::
+
+    get_method("eg")(model, x, target, references=train_x, create_graph=True, k=4)
+
+``outputs`` (the model's outputs on ``inputs``, already computed by the task's forward),
+``references`` and ``baseline`` are context offered by the caller: a method receives those it
+declares and ignores the rest, so callers need not know which method they run.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from torch import Tensor
+
+# Arguments of the call convention itself; every other keyword argument is a hyperparameter.
+_CONVENTION = ("model", "inputs", "target", "create_graph", "outputs", "references", "baseline")
+
+
+@dataclass(frozen=True)
+class AttributionMethod:
+    """What the pipeline needs to know about one attribution method.
+
+    Attributes:
+        name: canonical name (``prior.method`` in configs, ``Prior(name)``).
+        fn: the attribution function.
+        aliases: other accepted names.
+        shares_forward: evaluated at the input itself, so it can reuse the task loss's forward
+            (the function accepts ``outputs=``); the prior then costs one extra backward.
+        needs_references: draws references from the training data (``references=``).
+        requires_xdnn: only meaningful on nonnegatively homogeneous networks (X-DNNs).
+        uses_target: attributes one output per example (``False``: e.g. RRR's summed
+            log-probabilities, which take no target).
+        accepts_baseline, accepts_references: the function takes ``baseline=`` /
+            ``references=`` (read from its signature; wrappers pass references through).
+        differentiable: ``create_graph=True`` gives attributions differentiable w.r.t. the
+            parameters, so the method can be a training prior.
+        hparams: hyperparameter names and defaults, from the function's signature.
+        summary: one line for listings (first line of the docstring by default).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    aliases: Tuple[str, ...] = ()
+    shares_forward: bool = False
+    needs_references: bool = False
+    requires_xdnn: bool = False
+    uses_target: bool = True
+    differentiable: bool = True
+    accepts_baseline: bool = False
+    accepts_references: bool = False
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+    def check_hparams(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+        """Validated hyperparameters: unknown names and wrong types fail with the valid ones named."""
+        unknown = sorted(set(kwargs) - set(self.hparams))
+        if unknown:
+            valid = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items()) or "none"
+            raise ValueError(f"attribution method {self.name!r} has no hyperparameter "
+                             f"{', '.join(unknown)}; its hyperparameters (defaults): {valid}")
+        out = {}
+        for key, value in kwargs.items():
+            default = self.hparams[key]
+            # An int hyperparameter (k, n_steps, n_samples) must not silently truncate 2.5 to 2.
+            if isinstance(default, int) and not isinstance(default, bool):
+                if isinstance(value, bool) or not float(value).is_integer():
+                    raise ValueError(f"{self.name}: hyperparameter {key} must be an integer, "
+                                     f"got {value!r}")
+                value = int(value)
+            out[key] = value
+        return out
+
+    def __call__(self, model: Callable[[Tensor], Tensor], inputs: Tensor, target: Any = None, *,
+                 create_graph: bool = False, outputs: Optional[Tensor] = None,
+                 references: Any = None, baseline: Any = None, **hparams: Any) -> Tensor:
+        if create_graph and not self.differentiable:
+            raise ValueError(f"attribution method {self.name!r} is not differentiable w.r.t. "
+                             "the model parameters and cannot be used with create_graph=True "
+                             "(as a training prior)")
+        kwargs: Dict[str, Any] = dict(self.check_hparams(hparams))
+        kwargs["create_graph"] = create_graph
+        if self.uses_target:
+            kwargs["target"] = target
+        if self.shares_forward and outputs is not None:
+            kwargs["outputs"] = outputs
+        if self.needs_references and references is None:
+            raise ValueError(
+                f"attribution method {self.name!r} needs references: pass references=<a "
+                "tensor of training inputs or a priors.attributions.ReferenceSampler>")
+        if self.accepts_references and references is not None:
+            kwargs["references"] = references
+        if self.accepts_baseline and baseline is not None:
+            kwargs["baseline"] = baseline
+        return self.fn(model, inputs, **kwargs)
+
+
+_REGISTRY: Dict[str, AttributionMethod] = {}
+_ALIASES: Dict[str, str] = {}
+
+
+def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
+             needs_references: bool = False, requires_xdnn: bool = False,
+             uses_target: bool = True, differentiable: bool = True,
+             summary: str = "") -> Callable[[Callable], Callable]:
+    """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
+
+    def decorate(fn: Callable) -> Callable:
+        params = inspect.signature(fn).parameters
+        hparams = {k: p.default for k, p in params.items()
+                   if k not in _CONVENTION and p.default is not inspect.Parameter.empty}
+        missing = [k for k, p in params.items() if k not in _CONVENTION
+                   and p.default is inspect.Parameter.empty
+                   and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        if missing:
+            raise TypeError(f"attribution method {name!r}: arguments {missing} need defaults")
+        if shares_forward and "outputs" not in params:
+            raise TypeError(f"attribution method {name!r} shares the forward but takes no outputs=")
+        if needs_references and "references" not in params:
+            raise TypeError(f"attribution method {name!r} needs references but takes no references=")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        register_method(AttributionMethod(
+            name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
+            needs_references=needs_references, requires_xdnn=requires_xdnn,
+            uses_target=uses_target, differentiable=differentiable,
+            accepts_baseline="baseline" in params, accepts_references="references" in params,
+            hparams=hparams,
+            summary=summary or (doc[0] if doc else name)))
+        return fn
+
+    return decorate
+
+
+def register_method(method: AttributionMethod) -> AttributionMethod:
+    """Register a ready :class:`AttributionMethod` (e.g. a wrapper built at run time)."""
+    for key in (method.name, *method.aliases):
+        owner = _ALIASES.get(key)
+        if owner is not None and _REGISTRY[owner].fn is not method.fn:
+            raise ValueError(f"attribution method name {key!r} is already taken by {owner!r}")
+    _REGISTRY[method.name] = method
+    _ALIASES[method.name] = method.name
+    for alias in method.aliases:
+        _ALIASES[alias] = method.name
+    return method
+
+
+def resolve_method(name: str) -> str:
+    """Canonical name of a method or alias; ``ValueError`` listing the choices otherwise."""
+    key = _ALIASES.get(str(name))
+    if key is None:
+        raise ValueError(f"unknown attribution method {name!r}; choose one of "
+                         f"{['none'] + sorted(_ALIASES)}")
+    return key
+
+
+def get_method(name: str) -> AttributionMethod:
+    """The registered :class:`AttributionMethod` for a name or alias."""
+    return _REGISTRY[resolve_method(name)]
+
+
+def available_methods(**requirements: bool) -> List[str]:
+    """Canonical names, optionally filtered: ``available_methods(differentiable=True)``."""
+    return sorted(name for name, m in _REGISTRY.items()
+                  if all(getattr(m, key) == value for key, value in requirements.items()))
+
+
+def attribute(method: str, model: Callable[[Tensor], Tensor], inputs: Tensor, target: Any = None,
+              **kwargs: Any) -> Tensor:
+    """Run a registered method by name: ``attribute("ig", model, x, 3, n_steps=64)``."""
+    return get_method(method)(model, inputs, target, **kwargs)

@@ -1,0 +1,26 @@
+"""OmegaConf resolvers that let configs ask the attribution-method registry.
+
+``${priors.model_bias:${prior.method}}`` is ``false`` when the prior's method needs an X-DNN
+(a bias-free network), ``true`` otherwise; ``conf/model/mlp.yaml`` uses it, so that
+``python train.py prior=xg`` trains the bias-free X-MLP without the prior config choosing the
+model, and an unknown method fails with the registry's list of choices.
+"""
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from .attributions import get_method
+
+
+def model_bias(method: object = None) -> bool:
+    if method in (None, "none", "None"):
+        return True
+    return not get_method(str(method)).requires_xdnn
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("priors.model_bias"):
+        OmegaConf.register_new_resolver("priors.model_bias", model_bias)
+
+
+register_resolvers()
