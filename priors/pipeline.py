@@ -43,17 +43,28 @@ def _instantiate_dict(cfg: DictConfig | None) -> List[Any]:
     return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
 
 
-def build(cfg: DictConfig):
-    """Instantiate ``(datamodule, module, trainer)`` from a composed config."""
+def build_datamodule(cfg: DictConfig) -> Any:
+    """The config's datamodule, seeded, prepared and set up for fitting."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: Any) -> torch.nn.Module:
+    """The config's model with its ``auto`` sizes read from ``datamodule``."""
     # Seed again so the initial weights depend on the seed only, not on data loading.
     pl.seed_everything(cfg.seed, workers=True)
-    model = instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
+    return instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
+
+
+def build(cfg: DictConfig):
+    """Instantiate ``(datamodule, module, trainer)`` from a composed config."""
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
     prior = instantiate(cfg.prior) if cfg.get("prior") else None
     num_classes = getattr(datamodule, "num_classes", 1)
     task = getattr(datamodule, "task", "binary" if num_classes == 1 else "multiclass")
@@ -72,8 +83,16 @@ def build(cfg: DictConfig):
     return datamodule, module, trainer
 
 
+# The selected weights of a run (the model's state_dict), next to result.json.
+WEIGHTS_FILE = "model.pt"
+
+
 def run(cfg: DictConfig) -> Dict[str, float]:
     """Fit and test; write ``result.json`` (status, metrics, config) into the output dir.
+
+    After fit, the model's weights (those :class:`~priors.callbacks.KeepBestWeights` restored,
+    when it is configured) are saved as ``model.pt`` (``model.state_dict()``) beside
+    ``result.json``, so that ``evaluate.py run=<dir>`` can evaluate the run later.
 
     A failing run still writes ``result.json`` with ``status: failed`` and the error, so sweep
     reports list it instead of silently dropping it; the exception is re-raised.
@@ -86,6 +105,8 @@ def run(cfg: DictConfig) -> Dict[str, float]:
         datamodule, module, trainer = build(cfg)
         log.info("prior: %s | model: %s", module.prior, type(module.model).__name__)
         trainer.fit(module, datamodule=datamodule)
+        # KeepBestWeights loads the best weights in on_fit_end: these are the selected ones.
+        torch.save(module.model.state_dict(), out_dir / WEIGHTS_FILE)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         for cb in trainer.callbacks:
             # Callbacks report end-of-fit numbers (best score, cost summary) through summary().
