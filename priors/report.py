@@ -7,7 +7,9 @@ weight) with, over seeds, mean +- standard error of the test metric, the weight 
 mean validation metric (as Erion et al., Nature MI 2021, chose theirs), a paired t-test against
 the unregularized runs with the same seeds (``scipy.stats.ttest_rel``), the mean prior-cost
 ratio of :class:`~priors.callbacks.PriorCostMonitor` and extra metrics such as the attribution
-share on irrelevant features. Written: ``jobs.csv``, ``table.csv``, ``table.md``, ``table.png``.
+share on irrelevant features. Jobs evaluated by ``evaluate.py`` add the areas under their
+keep/remove curves (``<job>/evaluation/scores.csv``) as ``eval/<metric>/<method>`` columns.
+Written: ``jobs.csv``, ``table.csv``, ``table.md``, ``table.png``.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ IGNORED = ("seed", "data.seed", "paths.", "logger.", "hydra.", "trainer.default_
 # Per-setting means (and standard errors) of these metrics are added when present.
 EXTRA_METRICS = ("prior_cost/mean_ratio", "attr_share/irrelevant", "attr_share/irrelevant_uniform",
                  "best_step")
+# Prefix of the attribution-evaluation columns read from <job>/evaluation/scores.csv.
+EVAL_PREFIX = "eval/"
 
 
 def find_jobs(dirs: Iterable[str | Path]) -> List[Path]:
@@ -81,8 +85,13 @@ def _read_job(job: Path) -> dict:
     if (job / ".hydra" / "overrides.yaml").is_file():
         overrides = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "overrides.yaml"))
     error = str(result.get("error") or "").strip().splitlines()
+    metrics = dict(result.get("metrics") or {})
+    scores = job / "evaluation" / "scores.csv"
+    if scores.is_file():  # written by evaluate.py: one area per keep/remove metric and method
+        for row in pd.read_csv(scores).itertuples():
+            metrics[f"{EVAL_PREFIX}{row.metric}/{row.method}"] = float(row.auc)
     return {"job": str(job), "status": status, "config": config or {},
-            "overrides": " ".join(map(str, overrides)), "metrics": result.get("metrics") or {},
+            "overrides": " ".join(map(str, overrides)), "metrics": metrics,
             "seconds": result.get("seconds", np.nan), "error": error[-1] if error else ""}
 
 
@@ -187,7 +196,8 @@ def summarize(jobs: pd.DataFrame, metric: str = "test/auroc",
                    **{select: _col(group, select).mean(), metric: _col(group, metric).mean(),
                       f"{metric} se": _se(_col(group, metric)), "seconds": group["seconds"].mean()})
         row.update(_paired(group, ok, variant, model, method, metric))
-        for extra in EXTRA_METRICS:
+        evaluated = [c for c in group.columns if c.startswith(EVAL_PREFIX)]
+        for extra in (*EXTRA_METRICS, *evaluated):
             if extra in group.columns and group[extra].notna().any():
                 row[extra] = group[extra].mean()
                 row[f"{extra} se"] = _se(group[extra])
@@ -291,6 +301,9 @@ def display_table(table: pd.DataFrame, metric: str = "test/auroc",
     if "attr_share/irrelevant" in table.columns:
         out["irrelevant attr. share"] = [pm(r, "attr_share/irrelevant", 3)
                                           for _, r in table.iterrows()]
+    for col in table.columns:  # attribution-evaluation areas (evaluate.py), means over seeds
+        if col.startswith(EVAL_PREFIX) and not col.endswith(" se"):
+            out[col] = table[col]
     out["failed"] = table["failed"]
     out["unfinished"] = table["unfinished"]
     for col in ("variant", "model", "penalty"):

@@ -123,3 +123,24 @@ def test_clear_errors(tmp_path, sweep, capsys):
         collect([tmp_path / "empty"])
     with pytest.raises(KeyError, match="test/acc"):
         write_report([sweep], tmp_path / "r", metric="test/acc", plot=False)
+
+
+def test_evaluation_scores_become_columns(sweep, tmp_path):
+    """evaluate.py's <job>/evaluation/scores.csv: per-setting means of the curve areas."""
+    areas = {}
+    for num in (1, 4, 7):  # three seeds of xg at weight 0.1
+        kpm = 1.0 + num / 10
+        areas.setdefault("xg", []).append(kpm)
+        (sweep / str(num) / "evaluation").mkdir()
+        pd.DataFrame({"metric": ["kpm", "ram"], "method": ["ig", "ig"], "auc": [kpm, 0.6],
+                      "higher_is_better": [True, False]}).to_csv(
+            sweep / str(num) / "evaluation" / "scores.csv", index=False)
+    jobs = collect([sweep])
+    assert len(jobs) == 17  # evaluation/ folders are not jobs
+    table = summarize(jobs)
+    xg = table[(table["method"] == "xg") & (table["weight"] == 0.1)].iloc[0]
+    assert xg["eval/kpm/ig"] == pytest.approx(np.mean(areas["xg"]))
+    assert xg["eval/ram/ig"] == pytest.approx(0.6)
+    assert math.isnan(table[table["method"] == "none"].iloc[0]["eval/kpm/ig"])
+    paths = write_report([sweep], tmp_path / "report", plot=False)
+    assert "eval/kpm/ig" in paths["markdown"].read_text()
