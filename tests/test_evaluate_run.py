@@ -3,6 +3,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from torchmetrics.functional.classification import binary_auroc
 
 from priors.attributions import available_methods
 from priors.evaluation import dataset_tensors, load_run
+from priors.evaluation.load import find_runs
 from priors.pipeline import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +64,7 @@ def test_evaluate_function_writes_finite_tables_plots_and_summary(trained_run):
         cfg = compose("evaluate", overrides=[
             f"run={trained_run}", "method=[xg,ig,grad,random]", "n_examples=40",
             "progress=false", "threads=1", "metric.sensitivity.max_features=8"])
-    results = _evaluate_module().evaluate(cfg)
+    (results,) = _evaluate_module().evaluate(cfg)
     out = trained_run / "evaluation"
     assert results["out_dir"] == out
     for name in ("kpm", "knm", "kam", "ram"):
@@ -107,6 +109,19 @@ def test_evaluate_py_command_line(trained_run, tmp_path):
     assert not any(p.name == ".hydra" for p in (trained_run / "evaluation").rglob("*"))
 
 
+def test_a_folder_of_runs_evaluates_every_run(trained_run, tmp_path):
+    sweep = tmp_path / "multirun"
+    for job in ("0", "1", "10"):
+        shutil.copytree(trained_run, sweep / job, ignore=shutil.ignore_patterns("evaluation"))
+    (sweep / "notes").mkdir()  # no model.pt: not a run
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"run={sweep}", "method=[xg]", "metric=[kpm]",
+                                             "n_examples=20", "progress=false"])
+    results = _evaluate_module().evaluate(cfg)
+    assert [r["out_dir"] for r in results] == [sweep / j / "evaluation" for j in ("0", "1", "10")]
+    assert all((sweep / j / "evaluation" / "kpm.csv").is_file() for j in ("0", "1", "10"))
+
+
 def test_bad_run_directories_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such run directory"):
         load_run(tmp_path / "missing")
@@ -114,3 +129,5 @@ def test_bad_run_directories_fail_clearly(tmp_path):
     (tmp_path / "old" / "evaluation").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="has no model.pt"):
         load_run(tmp_path / "old")
+    with pytest.raises(FileNotFoundError, match="holds no trained run"):
+        find_runs(tmp_path / "old")

@@ -9,7 +9,7 @@ from .attribute import compute_attributions, method_specs, split_available
 from .axioms import (SplitReLULayer, completeness, implementation_invariance, sensitivity,
                      split_hidden_layer, xg_equals_ig)
 from .keep_remove import KEEP_REMOVE, MaskMetric, keep_remove, mask_curve, task_score
-from .load import LoadedRun, dataset_tensors, load_run, run_config
+from .load import LoadedRun, dataset_tensors, find_runs, load_run, run_config
 from .masking import (feature_mean, feature_scores, gaussian_blur, geometric_fractions,
                       iter_masked, mask_fraction, masked_grid, rank_features, ranks_from_order)
 from .run import METRICS, evaluate_run
@@ -17,6 +17,7 @@ from .run import METRICS, evaluate_run
 __all__ = [
     "KEEP_REMOVE", "METRICS", "LoadedRun", "MaskMetric", "SplitReLULayer", "completeness",
     "compute_attributions", "dataset_tensors", "evaluate_run", "feature_mean", "feature_scores",
+    "find_runs",
     "gaussian_blur", "geometric_fractions", "implementation_invariance", "iter_masked",
     "keep_remove", "load_run", "mask_curve", "mask_fraction", "masked_grid", "method_specs",
     "rank_features", "ranks_from_order", "run_config", "sensitivity", "split_available",

@@ -64,7 +64,8 @@ def compute_attributions(model, x: Tensor, methods: Mapping[str, Any], target: T
             registered method, e.g. ``{"ig": {"method": "ig", "n_steps": 128}}``.
         target: ``None`` (single-logit models), an int, or a LongTensor ``(N,)``.
         references: training inputs (tensor) or a sampler, for methods that need them.
-        batch_size: examples per call of a method (bounds memory).
+        batch_size: examples per call of a method (bounds memory). Methods with an integer
+            ``seed`` hyperparameter get ``seed + i`` for the ``i``-th batch.
         baseline: passed to methods that take one (IG): a value or tensor broadcastable to
             one example, or a tensor shaped like ``x`` (one baseline per example).
 
@@ -81,11 +82,17 @@ def compute_attributions(model, x: Tensor, methods: Mapping[str, Any], target: T
         start = time.perf_counter()
         parts = []
         chunks = range(0, x.shape[0], batch_size)
-        for lo in tqdm(chunks, desc=f"attributions {label}", disable=not progress, leave=False):
+        seed = spec.get("seed", method.hparams.get("seed"))
+        for i, lo in enumerate(tqdm(chunks, desc=f"attributions {label}", disable=not progress,
+                                    leave=False)):
             rows = slice(lo, min(lo + batch_size, x.shape[0]))
             base = spec_baseline
             if isinstance(base, Tensor) and base.shape == x.shape:
                 base = base[rows]
+            if isinstance(seed, int) and not isinstance(seed, bool):
+                # A seeded method draws the same noise for equally shaped batches: a new seed
+                # per chunk keeps the examples of different chunks independent.
+                spec["seed"] = seed + i
             attr = method(model, x[rows], _rows(target, rows), references=references,
                           baseline=base, **spec)
             parts.append(attr.detach())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -52,6 +52,24 @@ def run_config(run_dir: str | Path) -> Tuple[DictConfig, dict]:
     cfg = OmegaConf.load(hydra_cfg)
     cfg.paths.output_dir = str(run_dir)  # ${hydra:...} cannot resolve outside the job
     return cfg, result
+
+
+def find_runs(path: str | Path) -> List[Path]:
+    """``[path]`` if it is a trained run (holds ``model.pt``), else every run below it (e.g.
+    the jobs of a multirun folder), sorted; ``FileNotFoundError`` if there is none."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no such run directory: {path}")
+    if (path / WEIGHTS_FILE).is_file():
+        return [path]
+    runs = sorted({p.parent for p in path.rglob(WEIGHTS_FILE)},
+                  key=lambda p: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in p.parts])
+    if not runs:
+        raise FileNotFoundError(
+            f"{path} holds no trained run (no {WEIGHTS_FILE} in it or below it): only runs "
+            "trained by this version of train.py (which saves the selected weights) can be "
+            "evaluated")
+    return runs
 
 
 def load_run(run_dir: str | Path, threads: Optional[int] = None) -> LoadedRun:

@@ -130,9 +130,18 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
     specs, skipped = split_available(method_specs(methods))
     for label, why in skipped.items():
         log.warning("method %s skipped: %s", label, why)
-    attrs, timing = compute_attributions(run.model, x, specs, tgt, train_x, batch_size, progress)
-    for row in timing.itertuples():
-        clock.add(f"attributions {row.method}", row.seconds)
+    attrs = {}
+    for label, spec in list(specs.items()):
+        try:
+            got, timing = compute_attributions(run.model, x, {label: spec}, tgt, train_x,
+                                               batch_size, progress)
+        except ValueError as err:  # e.g. Grad-CAM on an MLP: not applicable
+            log.warning("method %s skipped: %s", label, err)
+            skipped[label] = f"{type(err).__name__}: {err}"
+            specs.pop(label)
+            continue
+        attrs.update(got)
+        clock.add(f"attributions {label}", float(timing["seconds"].iloc[0]))
 
     options = metric_options(metrics)
     results: Dict[str, Any] = {"out_dir": out, "skipped": skipped}
