@@ -24,7 +24,8 @@ def score_table(scores: pd.DataFrame) -> pd.DataFrame:
     wide = scores.pivot(index="method", columns="metric", values="auc")
     metrics = [m for m in KEEP_REMOVE if m in wide.columns]
     wide = wide[metrics]
-    ranks = pd.DataFrame({m: wide[m].rank(ascending=not KEEP_REMOVE[m].higher_is_better)
+    ranks = pd.DataFrame({m: wide[m].rank(ascending=not KEEP_REMOVE[m].higher_is_better,
+                                          method="min")
                           for m in metrics})
     out = pd.DataFrame(index=wide.index)
     for m in metrics:
@@ -51,10 +52,13 @@ def write_summary(path: str | Path, run, results: Dict[str, Any], split: str,
     cfg = run.config
     metrics = run.result.get("metrics", {})
     prior = cfg.get("prior") or {}
+    method = prior.get("method") or "none"
+    prior_text = f"`{method}`" + ("" if method == "none" else
+                                  f" (penalty {prior.get('penalty')}, weight {prior.get('weight')})")
     lines = [f"# Attribution evaluation of `{run.run_dir}`", "",
              f"- model: `{type(run.model).__name__}` ({cfg.model.get('_target_')}, "
              f"bias={cfg.model.get('bias', '-')}); data: `{cfg.data.get('_target_')}`; "
-             f"prior: `{prior.get('method', 'none')}` (weight {prior.get('weight', '-')})",
+             f"prior: {prior_text}",
              f"- evaluated on {n_examples} `{split}` examples; task: {run.task}",
              "- run metrics: " + (", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())
                                             if k.startswith(("test/", "val/auroc_best")))
