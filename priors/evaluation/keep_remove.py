@@ -73,10 +73,6 @@ def task_score(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int]
     raise ValueError(f"task must be 'binary' or 'multiclass', got {task!r}")
 
 
-def _target_rows(target: Target, rows: slice) -> Target:
-    return target[rows] if isinstance(target, Tensor) and target.dim() else target
-
-
 @torch.no_grad()
 def _masked_outputs(model, x: Tensor, order: Tensor, limit: Optional[Tensor], fractions,
                     fill: Fill, keep: bool, pixel_level: Optional[bool], max_elements: int

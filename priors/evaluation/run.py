@@ -37,8 +37,6 @@ AXIOMS: Dict[str, Callable[..., pd.DataFrame]] = {
     "xg_ig": axioms.xg_equals_ig,
 }
 METRICS = tuple(KEEP_REMOVE) + tuple(AXIOMS)
-# Axiom options that are not keyword arguments of the check itself.
-AXIOM_KEYS = ("n_examples",)
 
 
 def metric_options(metrics: Mapping[str, Any] | Sequence[str]) -> Dict[str, Dict[str, Any]]:

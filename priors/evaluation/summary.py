@@ -53,8 +53,9 @@ def write_summary(path: str | Path, run, results: Dict[str, Any], split: str,
     metrics = run.result.get("metrics", {})
     prior = cfg.get("prior") or {}
     method = prior.get("method") or "none"
-    prior_text = f"`{method}`" + ("" if method == "none" else
-                                  f" (penalty {prior.get('penalty')}, weight {prior.get('weight')})")
+    prior_text = f"`{method}`"
+    if method != "none":
+        prior_text += f" (penalty {prior.get('penalty')}, weight {prior.get('weight')})"
     lines = [f"# Attribution evaluation of `{run.run_dir}`", "",
              f"- model: `{type(run.model).__name__}` ({cfg.model.get('_target_')}, "
              f"bias={cfg.model.get('bias', '-')}); data: `{cfg.data.get('_target_')}`; "
