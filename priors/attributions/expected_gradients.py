@@ -66,7 +66,7 @@ def draw_references(references: References, n: int, like: Tensor) -> Tensor:
     return refs
 
 
-@register("eg", aliases=("expected_gradients",), needs_references=True)
+@register("eg", aliases=("expected_gradients",), needs_references=True, stochastic=True)
 def expected_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,

@@ -101,9 +101,9 @@ def _variant(name: str, aggregate: str, doc: str) -> Callable:
 
 # needs_references: the wrapped method may be Expected Gradients; the registry then passes the
 # caller's references through (others ignore them).
-smoothgrad = register("smoothgrad", aliases=("smooth_grad",))(
+smoothgrad = register("smoothgrad", aliases=("smooth_grad",), stochastic=True)(
     _variant("smoothgrad", "mean", "SmoothGrad (Smilkov et al. 2017)"))
-smoothgrad_sq = register("smoothgrad_sq", aliases=("smoothgrad_squared",))(
+smoothgrad_sq = register("smoothgrad_sq", aliases=("smoothgrad_squared",), stochastic=True)(
     _variant("smoothgrad_sq", "mean_square", "SmoothGrad-squared (Hooker et al. 2019)"))
-vargrad = register("vargrad")(
+vargrad = register("vargrad", stochastic=True)(
     _variant("vargrad", "variance", "VarGrad (Adebayo et al. 2018)"))

@@ -45,6 +45,8 @@ class AttributionMethod:
         requires_xdnn: only meaningful on nonnegatively homogeneous networks (X-DNNs).
         uses_target: attributes one output per example (``False``: e.g. RRR's summed
             log-probabilities, which take no target).
+        stochastic: draws random numbers (references, noise), so results differ between calls
+            unless the global RNG (or the method's ``seed``) is fixed.
         accepts_baseline, accepts_references: the function takes ``baseline=`` /
             ``references=`` (read from its signature; wrappers pass references through).
         differentiable: ``create_graph=True`` gives attributions differentiable w.r.t. the
@@ -61,6 +63,7 @@ class AttributionMethod:
     requires_xdnn: bool = False
     uses_target: bool = True
     differentiable: bool = True
+    stochastic: bool = False
     accepts_baseline: bool = False
     accepts_references: bool = False
     hparams: Mapping[str, Any] = field(default_factory=dict)
@@ -115,7 +118,7 @@ _ALIASES: Dict[str, str] = {}
 
 def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
              needs_references: bool = False, requires_xdnn: bool = False,
-             uses_target: bool = True, differentiable: bool = True,
+             uses_target: bool = True, differentiable: bool = True, stochastic: bool = False,
              summary: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
 
@@ -136,7 +139,7 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
         register_method(AttributionMethod(
             name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
             needs_references=needs_references, requires_xdnn=requires_xdnn,
-            uses_target=uses_target, differentiable=differentiable,
+            uses_target=uses_target, differentiable=differentiable, stochastic=stochastic,
             accepts_baseline="baseline" in params, accepts_references="references" in params,
             hparams=hparams,
             summary=summary or (doc[0] if doc else name)))
