@@ -30,6 +30,12 @@ def prior_step_loss(model: Callable[[Tensor], Tensor], prior: Optional[Prior], x
     return StepLoss(tl + out.weighted, tl, out)
 
 
-def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *args, **kwargs) -> None:
-    """``loss.backward()`` (to be restricted to ``parameters``)."""
-    loss.backward(*args, **kwargs)
+def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *args,
+                           **kwargs) -> None:
+    """``loss.backward()`` restricted to ``parameters``.
+
+    With a shared forward the batch input is a leaf that requires grad, so a plain backward also
+    computes d loss / d x through the first layer (for a conv net, a full transposed
+    convolution of the input's size) and stores it in ``x.grad``, which nobody reads.
+    """
+    loss.backward(*args, inputs=list(parameters), **kwargs)
