@@ -43,6 +43,8 @@ class AttributionMethod:
             (the function accepts ``outputs=``); the prior then costs one extra backward.
         needs_references: draws references from the training data (``references=``).
         requires_xdnn: only meaningful on nonnegatively homogeneous networks (X-DNNs).
+        requires_conv: needs image inputs ``(B, C, H, W)`` and a convolutional layer with
+            spatial feature maps (Grad-CAM); calling it on an MLP raises a ``ValueError``.
         uses_target: attributes one output per example (``False``: e.g. RRR's summed
             log-probabilities, which take no target).
         accepts_baseline, accepts_references: the function takes ``baseline=`` /
@@ -59,6 +61,7 @@ class AttributionMethod:
     shares_forward: bool = False
     needs_references: bool = False
     requires_xdnn: bool = False
+    requires_conv: bool = False
     uses_target: bool = True
     differentiable: bool = True
     accepts_baseline: bool = False
@@ -115,7 +118,7 @@ _ALIASES: Dict[str, str] = {}
 
 def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
              needs_references: bool = False, requires_xdnn: bool = False,
-             uses_target: bool = True, differentiable: bool = True,
+             requires_conv: bool = False, uses_target: bool = True, differentiable: bool = True,
              summary: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
 
@@ -136,7 +139,7 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
         register_method(AttributionMethod(
             name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
             needs_references=needs_references, requires_xdnn=requires_xdnn,
-            uses_target=uses_target, differentiable=differentiable,
+            requires_conv=requires_conv, uses_target=uses_target, differentiable=differentiable,
             accepts_baseline="baseline" in params, accepts_references="references" in params,
             hparams=hparams,
             summary=summary or (doc[0] if doc else name)))
