@@ -15,6 +15,10 @@ from torch import nn
 from priors.attributions import get_method
 from priors.models import MLP
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Setting backward hooks on ReLU:UserWarning",
+    "ignore:Input Tensor 0 did not already require gradients:UserWarning")
+
 # Noise tunnel: same noise draws as Captum (checked below), float32; what differs is the order of
 # float32 sums (Captum sums then divides, we average) and, for VarGrad, Captum's E[a^2] - E[a]^2
 # vs our centred variance, whose float32 cancellation error is ~1e-7 of E[a^2].
@@ -139,8 +143,8 @@ def test_guided_backprop_matches_captum(kind):
         x = x.flatten(1)
     ours = get_method("guided_backprop")(model, x, target)
     theirs = GuidedBackprop(model).attribute(x, target=target)
-    assert float(theirs.abs().max()) > 0
-    torch.testing.assert_close(ours, theirs, **EXACT_TOL)
+    assert float(theirs.detach().abs().max()) > 0
+    torch.testing.assert_close(ours, theirs.detach(), **EXACT_TOL)
     assert float((ours - get_method("grad")(model, x, target)).abs().max()) > 1e-6
 
 
@@ -165,5 +169,29 @@ def test_guided_grad_cam_matches_captum(kind):
     ours = get_method("guided_grad_cam")(model, x, target)
     theirs = GuidedGradCam(model, model.features[3]).attribute(x, target=target,
                                                                interpolate_mode="bilinear")
-    assert float(theirs.abs().max()) > 0
+    assert float(theirs.detach().abs().max()) > 0
+    torch.testing.assert_close(ours, theirs.detach(), **EXACT_TOL)
+
+
+class SharedReLU(nn.Module):
+    """One nn.ReLU module applied three times (as in ResNet blocks): hooked once, fires thrice."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(4 * 64, 10)
+
+    def forward(self, x):
+        h = self.relu(self.conv2(self.relu(self.conv1(x))))
+        return self.head(self.relu(h + 0.5 * x).flatten(1))
+
+
+def test_guided_backprop_with_a_module_used_several_times_matches_captum():
+    torch.manual_seed(0)
+    model = SharedReLU().double()
+    x, target = DIGITS[0][:8].double(), DIGITS[1][:8]
+    ours = get_method("guided_backprop")(model, x, target)
+    theirs = GuidedBackprop(model).attribute(x, target=target)
     torch.testing.assert_close(ours, theirs, **EXACT_TOL)
+    assert float((ours - get_method("grad")(model, x, target)).abs().max()) > 1e-6

@@ -65,7 +65,8 @@ def guided_backprop(
 
     Only ``nn.ReLU`` *modules* are modified (full backward hooks, removed afterwards even when
     the model raises); ``torch.relu`` / ``F.relu`` calls inside ``forward`` keep their ordinary
-    gradient, and a model without ``nn.ReLU`` modules is refused. Not differentiable w.r.t. the
+    gradient, and a model without ``nn.ReLU`` modules is refused; a module applied several
+    times in one forward (ResNet blocks) is guided at every use. Not differentiable w.r.t. the
     parameters (``create_graph=True`` is refused): it cannot be a training prior.
 
     Returns:
