@@ -56,6 +56,10 @@ def test_registering_a_taken_name_fails_and_hparams_are_checked():
 @pytest.mark.parametrize("name", ALL)
 def test_shape_finite_and_no_graph(name, kind):
     model, x, target = make_case(kind)
+    if get_method(name).requires_conv and kind.startswith("mlp"):
+        with pytest.raises(ValueError, match="Conv2d"):  # declared in the registry: refused clearly
+            call(name, model, x, target)
+        return
     attr = call(name, model, x, target)
     assert attr.shape == x.shape and attr.dtype == x.dtype
     assert torch.isfinite(attr).all()
@@ -75,22 +79,23 @@ def test_batch_equals_single_examples(name):
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 @pytest.mark.parametrize("name", ALL)
 def test_non_finite_inputs_rejected(name, bad):
-    model, x, _ = make_case("mlp_binary")
-    x[2, 1] = bad
+    model, x, _ = make_case("cnn_binary" if get_method(name).requires_conv else "mlp_binary")
+    x.view(len(x), -1)[2, 1] = bad
     with pytest.raises(ValueError, match="non-finite"):
         call(name, model, x)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_unbatched_input_rejected(name):
-    model, x, _ = make_case("mlp_binary")
-    with pytest.raises(ValueError, match="batched"):
+    model, x, _ = make_case("cnn_binary" if get_method(name).requires_conv else "mlp_binary")
+    with pytest.raises(ValueError, match=r"batched|\(B, C, H, W\)"):
         call(name, model, x[0])
 
 
 @pytest.mark.parametrize("name", [m for m in ALL if get_method(m).uses_target])
 def test_target_errors(name):
-    model, x, _ = make_case("mlp_multi")  # 6 examples, 3 classes
+    # 6 examples, 3 classes
+    model, x, _ = make_case("cnn_multi" if get_method(name).requires_conv else "mlp_multi")
     with pytest.raises(ValueError, match="target"):
         call(name, model, x, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="target"):
@@ -114,7 +119,7 @@ def _penalty_of_params(model, name, penalty, x, target):
 
 @pytest.mark.parametrize("penalty", [gini_penalty, l1_penalty], ids=["gini", "l1"])
 @pytest.mark.parametrize("out", [1, 3], ids=["binary", "multiclass"])
-@pytest.mark.parametrize("name", DIFFERENTIABLE)
+@pytest.mark.parametrize("name", [m for m in DIFFERENTIABLE if not get_method(m).requires_conv])
 def test_penalty_gradient_wrt_parameters(name, out, penalty):
     torch.manual_seed(5)
     # A smooth network: finite differences are exact enough, and XG is defined on any model.
