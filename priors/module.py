@@ -5,7 +5,6 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, MulticlassAccuracy,
@@ -15,33 +14,15 @@ from .attributions import ReferenceSampler
 from .batch import parse_batch
 from .checks import check_finite
 from .prior import Prior
+from .step import backward_to_parameters, prior_step_loss
+from .task import TASKS, task_loss  # noqa: F401 (task_loss: public here too)
 from .xdnn import assert_structurally_homogeneous
 
-TASKS = ("binary", "multiclass")
 
 
 def unpack_batch(batch: Any, batch_fn: Optional[Callable] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
     """``(x, y)`` or ``(x, y, mask)``; a dict with keys ``x``, ``y`` and optional ``mask``."""
     return tuple(parse_batch(batch, batch_fn, who="PriorModule"))  # type: ignore[return-value]
-
-
-def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
-    """Binary: BCE with logits on a single logit; multi-class: cross-entropy."""
-    if task == "binary":
-        if outputs.dim() == 2 and outputs.shape[1] == 1:
-            outputs = outputs[:, 0]
-        if outputs.shape != y.shape:
-            raise ValueError(
-                f"binary task: model outputs {tuple(outputs.shape)} and labels {tuple(y.shape)} "
-                "must both be (batch,) (or outputs (batch, 1))"
-            )
-        return F.binary_cross_entropy_with_logits(outputs, y.to(outputs.dtype))
-    if outputs.dim() != 2 or y.shape != outputs.shape[:1]:
-        raise ValueError(
-            f"multiclass task: outputs must be (batch, classes) and labels (batch,); got "
-            f"{tuple(outputs.shape)} and {tuple(y.shape)}"
-        )
-    return F.cross_entropy(outputs, y.long())
 
 
 class PriorModule(pl.LightningModule):
@@ -132,6 +113,10 @@ class PriorModule(pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
+    @property
+    def _trainable(self):
+        return [p for p in self.parameters() if p.requires_grad]
+
     def on_train_start(self) -> None:
         # References set by the user are kept; ours are redrawn from each fit's training data.
         if self.prior is None or not self.prior.needs_references:
@@ -153,24 +138,26 @@ class PriorModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y, mask = unpack_batch(batch)
         x = self._memory_format(x)
-        if self.prior is None:  # (Prior.forward_inputs checks the inputs itself)
-            check_finite(x, "training inputs")
-            outputs = self.model(x)
-            loss = task_loss(outputs, y, self.task)
-            self.log_dict({"train/loss": loss, "train/task_loss": loss}, on_step=True, on_epoch=True,
-                          batch_size=len(x))
-            return loss
-        if self.prior.needs_references and self.references is None:
+        if self.prior is not None and self.prior.needs_references and self.references is None:
             raise RuntimeError("Expected Gradients prior: no training dataset to draw references "
                                "from; set module.references = ReferenceSampler(dataset)")
-        xin = self.prior.forward_inputs(x)
-        out = self.prior.penalize(self.model, xin, self.model(xin), y, mask, self.references)
-        tl = task_loss(out.outputs, y, self.task)
-        loss = tl + out.weighted
-        self.log_dict({"train/loss": loss, "train/task_loss": tl, "train/prior": out.penalty,
-                       "train/prior_weighted": out.weighted}, on_step=True, on_epoch=True,
-                      batch_size=len(x))
-        return loss
+        if self.prior is None:  # (Prior.forward_inputs checks the inputs itself)
+            check_finite(x, "training inputs")
+        step = prior_step_loss(self.model, self.prior, x, y, self.task, mask, self.references)
+        logs = {"train/loss": step.loss, "train/task_loss": step.task_loss}
+        if step.prior is not None:
+            logs.update({"train/prior": step.prior.penalty,
+                         "train/prior_weighted": step.prior.weighted})
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=len(x))
+        return step.loss
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        # With a shared forward the batch input is a leaf that requires grad; restricting the
+        # backward to the parameters skips computing (and storing) a gradient nobody reads.
+        if self.prior is None or "inputs" in kwargs:
+            super().backward(loss, *args, **kwargs)
+            return
+        backward_to_parameters(loss, self._trainable, *args, **kwargs)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y, _ = unpack_batch(batch)

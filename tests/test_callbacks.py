@@ -263,7 +263,8 @@ def test_monitor_ratio_exceeds_one(digits, tmp_path, method):
     rows = csv_metrics(csv).dropna(subset=["prior_cost/ratio_step"])
     assert len(rows) == 9
     ratio = rows["prior_cost/prior_ms_step"] / rows["prior_cost/baseline_ms_step"]
-    assert (ratio - rows["prior_cost/ratio_step"]).abs().max() < 1e-6
+    # Logged in float32: compare relatively (ratios reach ~20 on a loaded machine).
+    assert ((ratio - rows["prior_cost/ratio_step"]).abs() / ratio).max() < 1e-6
     # Medians, not means: one preempted replay on a busy machine must not decide the test.
     assert statistics.median(rows["prior_cost/ratio_step"]) > 1.0
     summary = monitor.summary()

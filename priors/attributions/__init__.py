@@ -11,10 +11,15 @@ from .log_prob_gradient import log_prob_gradient
 from .integrated_gradients import integrated_gradients
 from .expected_gradients import ReferenceSampler, expected_gradients
 from .noise_tunnel import noise_tunnel, smoothgrad, smoothgrad_sq, vargrad
+from .guided_backprop import guided_backprop
+from .grad_cam import grad_cam
+from .guided_grad_cam import guided_grad_cam
+from .random_attribution import random_attribution
 
 __all__ = [
     "AttributionMethod", "ReferenceSampler", "attribute", "available_methods",
-    "expected_gradients", "get_method", "gradient", "input_x_gradient", "integrated_gradients",
-    "log_prob_gradient", "noise_tunnel", "register", "register_method", "resolve_method",
+    "expected_gradients", "get_method", "grad_cam", "gradient", "guided_backprop",
+    "guided_grad_cam", "input_x_gradient", "integrated_gradients", "log_prob_gradient",
+    "noise_tunnel", "random_attribution", "register", "register_method", "resolve_method",
     "smoothgrad", "smoothgrad_sq", "vargrad",
 ]

@@ -66,7 +66,7 @@ def draw_references(references: References, n: int, like: Tensor) -> Tensor:
     return refs
 
 
-@register("eg", aliases=("expected_gradients",), needs_references=True)
+@register("eg", aliases=("expected_gradients",), needs_references=True, stochastic=True)
 def expected_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,
@@ -74,6 +74,7 @@ def expected_gradients(
     target: Target = None,
     k: int = 1,
     create_graph: bool = False,
+    internal_batch_size: Optional[int] = None,
 ) -> Tensor:
     r"""Expected Gradients, a Monte-Carlo estimate of IG averaged over a reference distribution:
 
@@ -92,6 +93,8 @@ def expected_gradients(
             *features)`` such as :class:`ReferenceSampler` streaming from a training set.
         k: references (and alphas) per example.
         create_graph: keep the graph for a penalty on the attributions (double backward).
+        internal_batch_size: at most this many of the ``B * k`` points per forward/backward
+            (bounds memory; the draws, hence the result, do not depend on it); ``None``: all.
     """
     check_batched(inputs)
     if k < 1:
@@ -102,11 +105,19 @@ def expected_gradients(
     alpha = torch.rand((batch * k,) + (1,) * (inputs.dim() - 1), device=inputs.device,
                        dtype=inputs.dtype)
     diff = x - refs
-    points = refs + alpha * diff
-    if not points.requires_grad:
-        points.requires_grad_(True)
-    selected = select_output(model(points), interleave_target(target, k))
-    (grads,) = torch.autograd.grad(selected.sum(), points, create_graph=create_graph)
+    targets = interleave_target(target, k)
+    chunk = len(x) if internal_batch_size is None else int(internal_batch_size)
+    if chunk < 1:
+        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+    parts = []
+    for start in range(0, len(x), chunk):
+        points = refs[start:start + chunk] + alpha[start:start + chunk] * diff[start:start + chunk]
+        if not points.requires_grad:
+            points.requires_grad_(True)
+        t = targets[start:start + chunk] if isinstance(targets, Tensor) and targets.dim() else targets
+        selected = select_output(model(points), t)
+        parts.append(torch.autograd.grad(selected.sum(), points, create_graph=create_graph)[0])
+    grads = torch.cat(parts)
     if not create_graph:
         diff = diff.detach()
     return (diff * grads).view(batch, k, *inputs.shape[1:]).mean(1)

@@ -1,0 +1,26 @@
+"""The task losses: binary cross-entropy on one logit, cross-entropy over classes."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+TASKS = ("binary", "multiclass")
+
+
+def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
+    """Binary: BCE with logits on a single logit; multi-class: cross-entropy."""
+    if task == "binary":
+        if outputs.dim() == 2 and outputs.shape[1] == 1:
+            outputs = outputs[:, 0]
+        if outputs.shape != y.shape:
+            raise ValueError(
+                f"binary task: model outputs {tuple(outputs.shape)} and labels {tuple(y.shape)} "
+                "must both be (batch,) (or outputs (batch, 1))"
+            )
+        return F.binary_cross_entropy_with_logits(outputs, y.to(outputs.dtype))
+    if outputs.dim() != 2 or y.shape != outputs.shape[:1]:
+        raise ValueError(
+            f"multiclass task: outputs must be (batch, classes) and labels (batch,); got "
+            f"{tuple(outputs.shape)} and {tuple(y.shape)}"
+        )
+    return F.cross_entropy(outputs, y.long())
