@@ -5,6 +5,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from priors.attributions import get_method
 from priors.data import SyntheticTabularDataModule
 from priors.evaluation import (completeness, implementation_invariance, keep_remove, mask_curve,
                                sensitivity, split_hidden_layer, xg_equals_ig)
@@ -71,9 +72,7 @@ def test_true_attribution_beats_a_random_ranking(synthetic):
     (KPM) and, removed, destroy the AUROC (RAM), far better than random attributions."""
     x, y, model, w = synthetic
     fill = x.mean(0)
-    gen = torch.Generator().manual_seed(0)
-    # Until a registered "random" method exists on this branch, a seeded random tensor.
-    attributions = {"true": x * w, "random": torch.randn(x.shape, generator=gen)}
+    attributions = {"true": x * w, "random": get_method("random")(model, x, seed=0)}
     _, scores = keep_remove(model, x, y, attributions, fill, ["kpm", "knm", "kam", "ram"],
                             progress=False)
     auc = scores.set_index(["metric", "method"])["auc"]
