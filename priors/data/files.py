@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import os
 import warnings
 from importlib import resources
@@ -51,6 +52,8 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 Readable = Union[Path, io.BytesIO]
+
+log = logging.getLogger(__name__)
 
 
 class ChecksumError(RuntimeError):
@@ -144,6 +147,7 @@ def locate(
             )
         return path
     if packaged and sha256 and path.name in packaged_names():
+        log.info("%s is not in %s: using the copy packaged with priors", path.name, path.parent)
         return open_packaged(path.name, sha256)
     if download and url:
         try:
