@@ -55,12 +55,13 @@ def _name(source: Source) -> str:
 
 
 def read_xy_pair(x_source: Source, y_source: Source, label: str = "y",
-                 numeric: bool = True) -> tuple[pd.DataFrame, pd.Series]:
+                 numeric: bool = True, strict: bool = False) -> tuple[pd.DataFrame, pd.Series]:
     """Read a shap-layout pair: features and labels in two CSVs sharing an index column.
 
     Sources are paths or binary file objects (the packaged, checksum-verified copies). The
     index columns must match row for row and be unique. ``numeric=True`` converts everything to
-    float64 (NaN kept) and raises if a value is not a number.
+    float64 (NaN kept) and raises if a value is not a number. The label is the ``label`` column,
+    or the only column of ``y_source`` unless ``strict``.
 
     Raises:
         ValueError: the label column is missing, the files disagree on rows, or (with
@@ -71,7 +72,7 @@ def read_xy_pair(x_source: Source, y_source: Source, label: str = "y",
     x_name, y_name = _name(x_source), _name(y_source)
     if label in y_frame.columns:
         y = y_frame[label]
-    elif y_frame.shape[1] == 1:
+    elif y_frame.shape[1] == 1 and not strict:
         y = y_frame.iloc[:, 0]
     else:
         raise ValueError(
