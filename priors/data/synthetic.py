@@ -42,6 +42,9 @@ class SyntheticTabularDataModule(TabularDataModule):
     (60, 5, [True, True, False, False, False])
     """
 
+    # The known answer here is ``relevant_mask``; no permuted copies are appended.
+    irrelevant_mask = None
+
     def __init__(
         self,
         n_samples: int = 1000,
