@@ -117,3 +117,23 @@ def test_package_data_is_declared_for_setuptools():
     assert shipped == ["NHANESI_subset_X.csv.gz", "NHANESI_subset_y.csv.gz"]
     for name in shipped:
         assert any(Path("packaged", name).match(pattern) for pattern in patterns), name
+
+
+def test_wheel_ships_the_packaged_files(tmp_path):
+    """A normal (non-editable) install gets the files: build the wheel offline and look inside."""
+    import zipfile
+
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "priors", src / "priors",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "wheel"), str(src)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = (tmp_path / "wheel").glob("priors-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in NHANES_FILES:
+        assert f"priors/data/packaged/{name}.gz" in names
