@@ -10,6 +10,7 @@ import importlib
 import io
 import pkgutil
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,9 @@ def test_modules_are_discovered():
     assert {"priors.prior", "priors.data.contract", "priors.callbacks.attribution_maps"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
-    module = importlib.import_module(name)
-    tests = doctest.DocTestFinder(exclude_empty=True).find(module, name)
+def run_doctests(module) -> tuple[doctest.TestResults, str]:
+    """Run every example of ``module`` (one thread, seeded); return the results and report."""
+    tests = doctest.DocTestFinder(exclude_empty=True).find(module, module.__name__)
     report = io.StringIO()
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     threads = torch.get_num_threads()
@@ -41,8 +40,20 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
                 runner.run(test, out=report.write)
     finally:
         torch.set_num_threads(threads)
-    result = runner.summarize(verbose=False)
-    assert result.failed == 0, report.getvalue()
+    return runner.summarize(verbose=False), report.getvalue()
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
+    result, report = run_doctests(importlib.import_module(name))
+    assert result.failed == 0, report
+
+
+def test_a_wrong_example_is_reported():
+    module = types.ModuleType("wrong_example", "Docstring.\n\n>>> 1 + 1\n3\n")
+    result, report = run_doctests(module)
+    assert (result.failed, result.attempted) == (1, 1) and "Expected:\n    3" in report
 
 
 def test_no_example_blocks_left_as_plain_literals():
