@@ -13,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .data.contract import check_datamodule
 from .module import PriorModule
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def build_datamodule(cfg: DictConfig) -> Any:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    # What the rest of the pipeline reads from the datamodule, checked once with a clear error.
+    check_datamodule(datamodule, need_test=bool(cfg.get("test", True)))
     return datamodule
 
 
@@ -66,8 +69,7 @@ def build(cfg: DictConfig):
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     prior = instantiate(cfg.prior) if cfg.get("prior") else None
-    num_classes = getattr(datamodule, "num_classes", 1)
-    task = getattr(datamodule, "task", "binary" if num_classes == 1 else "multiclass")
+    num_classes, task = datamodule.num_classes, datamodule.task
     module = PriorModule(
         model=model,
         prior=prior,

@@ -42,10 +42,27 @@ class AttributionPrior(pl.Callback):
     costs one extra backward, no extra forward. ``eg`` and ``ig`` evaluate the model at other points and need their own
     batched forward.
 
-    Example::
+    Example (``MyClassifier`` knows nothing of priors; one epoch on generated data):
 
-        trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1)])
-        trainer.fit(MyClassifier(), datamodule)  # MyClassifier knows nothing of priors
+        >>> import pytorch_lightning as pl, torch
+        >>> from priors.data import SyntheticTabularDataModule
+        >>> class MyClassifier(pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net = torch.nn.Linear(20, 1, bias=False)  # bias-free: an X-DNN, for xg
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         logits = self.net(x).squeeze(-1)
+        ...         return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+        ...     def configure_optimizers(self):
+        ...         return torch.optim.SGD(self.parameters(), lr=0.1)
+        >>> trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1)],
+        ...                      max_epochs=1, limit_val_batches=0, logger=False,
+        ...                      enable_checkpointing=False, enable_progress_bar=False,
+        ...                      enable_model_summary=False)
+        >>> trainer.fit(MyClassifier(), SyntheticTabularDataModule(n_samples=200))
+        >>> float(trainer.callback_metrics["train/prior_epoch"]) < 0  # minus a Gini coefficient
+        True
 
     Args:
         prior: a :class:`~priors.Prior`, or its method name followed by the rest of

@@ -183,12 +183,21 @@ class PriorCostMonitor(pl.Callback):
     At the end of fit :meth:`summary` is printed and sent to the trainer's loggers; the
     training pipeline also merges it into ``result.json``.
 
-    Example::
+    Example (a :class:`~priors.PriorModule` on generated data; the summary prints at the end):
 
-        monitor = PriorCostMonitor(every_n_steps=10)
-        trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1), monitor])
-        trainer.fit(model, datamodule)
-        monitor.summary()["prior_cost/mean_ratio"]
+        >>> import pytorch_lightning as pl, torch
+        >>> from priors import Prior, PriorModule
+        >>> from priors.data import SyntheticTabularDataModule
+        >>> module = PriorModule(torch.nn.Linear(20, 1, bias=False), Prior("xg", "gini", 0.1),
+        ...                      task="binary")
+        >>> monitor = PriorCostMonitor(every_n_steps=2)
+        >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1, limit_val_batches=0,
+        ...                      logger=False, enable_checkpointing=False,
+        ...                      enable_progress_bar=False, enable_model_summary=False)
+        >>> trainer.fit(module, SyntheticTabularDataModule(n_samples=1000))
+        [PriorCostMonitor] mean_step_ms=...
+        >>> monitor.summary()["prior_cost/mean_ratio"] > 0
+        True
 
     Limits: replays re-run ``training_step`` outside Lightning's loop, so they need automatic
     optimization and a single process (``every_n_steps=0`` only times the real steps); Python
