@@ -1,7 +1,10 @@
 """Lightning module training any ``nn.Module`` with a task loss plus an attribution prior."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+import random
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
 
 import pytorch_lightning as pl
 import torch
@@ -13,11 +16,13 @@ from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, Multiclass
 
 from .attributions import ReferenceSampler
 from .batch import parse_batch
-from .checks import check_finite
-from .prior import Prior
+from .checks import (check_input_size, check_labels, explain_inplace,
+                     nonfinite_message)
+from .prior import Prior, check_inputs
 from .xdnn import assert_structurally_homogeneous
 
 TASKS = ("binary", "multiclass")
+ON_NONFINITE = ("raise", "skip")
 
 
 def unpack_batch(batch: Any, batch_fn: Optional[Callable] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
@@ -25,8 +30,12 @@ def unpack_batch(batch: Any, batch_fn: Optional[Callable] = None) -> Tuple[Tenso
     return tuple(parse_batch(batch, batch_fn, who="PriorModule"))  # type: ignore[return-value]
 
 
-def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
-    """Binary: BCE with logits on a single logit; multi-class: cross-entropy."""
+def task_loss(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] = None,
+              check: bool = True) -> Tensor:
+    """Binary: BCE with logits on a single logit; multi-class: cross-entropy. Labels are checked
+    first (``check``): binary ones in {0, 1}, class ones integral and in range, none NaN."""
+    if check:
+        check_labels(y, task, num_classes)
     if task == "binary":
         if outputs.dim() == 2 and outputs.shape[1] == 1:
             outputs = outputs[:, 0]
@@ -42,6 +51,30 @@ def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
             f"{tuple(outputs.shape)} and {tuple(y.shape)}"
         )
     return F.cross_entropy(outputs, y.long())
+
+
+def auto_references(trainer: pl.Trainer, pl_module: pl.LightningModule,
+                    batch_fn: Optional[Callable], rank: int) -> Optional[ReferenceSampler]:
+    """A :class:`ReferenceSampler` over the training dataset whose draws go through the same
+    batch transforms as training batches (``on_before_batch_transfer``, device transfer,
+    ``on_after_batch_transfer``, of the module or the datamodule), seeded per process rank so
+    that ranks draw differently and reproducibly; ``None`` without a training dataset."""
+    dataset = getattr(trainer.datamodule, "train_dataset", None)
+    loader = getattr(trainer, "train_dataloader", None)
+    if dataset is None:
+        dataset = getattr(loader, "dataset", None)
+    if dataset is None:
+        return None
+
+    def transform(batch: Any) -> Tensor:
+        batch = pl_module._on_before_batch_transfer(batch, 0)
+        batch = pl_module._apply_batch_transfer_handler(batch, pl_module.device, 0)
+        return parse_batch(batch, batch_fn, who="Expected Gradients references",
+                           need_y=False).x
+
+    seed = torch.initial_seed() + 7919 * rank
+    return ReferenceSampler(dataset, seed=seed, batch_transform=transform,
+                            collate_fn=getattr(loader, "collate_fn", None))
 
 
 class PriorModule(pl.LightningModule):
@@ -68,6 +101,16 @@ class PriorModule(pl.LightningModule):
         compile: ``torch.compile`` the model. Only without a prior: attribution priors back-
             propagate through a gradient (``create_graph=True``), and compiled graphs do not
             support this double backward, so ``compile=True`` with a prior raises ``ValueError``.
+        on_nonfinite: a NaN/inf training loss (task loss or penalty) ``"raise"`` s
+            ``FloatingPointError`` naming the step, the attribution method and the penalty's
+            value (default), or with ``"skip"`` the batch is skipped (no update) and counted in
+            ``train/skipped_batches``. The check reads the loss on the host once per step.
+
+    Checkpoints (Lightning's ``ModelCheckpoint``) also hold what a bit-identical resume needs:
+    the global RNG states (torch, NumPy, Python), the training dataloader's generator, the
+    Expected Gradients reference sampler's generator and the skipped-batch count. Resume
+    exactly from checkpoints taken at epoch ends (mid-epoch, Lightning cannot resume a
+    plain DataLoader's position and warns).
 
     Mixed precision (``Trainer(precision="bf16-mixed")``) works with every prior: the double
     backward runs under autocast; the X-Gradient homogeneity check runs once, in float32 and with
@@ -85,8 +128,11 @@ class PriorModule(pl.LightningModule):
         lr: float = 1e-3,
         channels_last: bool = False,
         compile: bool = False,
+        on_nonfinite: str = "raise",
     ):
         super().__init__()
+        if on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {on_nonfinite!r}")
         if compile and prior is not None:
             raise ValueError(
                 f"compile=True cannot be used with an attribution prior ({prior!r}): "
@@ -101,7 +147,8 @@ class PriorModule(pl.LightningModule):
         if prior is not None and not isinstance(prior, Prior):
             raise TypeError(f"prior must be a priors.Prior or None, got {type(prior).__name__}")
         if prior is not None and prior.requires_xdnn and prior.check_homogeneity:
-            assert_structurally_homogeneous(model, f"The {prior.method} prior")
+            assert_structurally_homogeneous(model, f"The {prior.method} prior",
+                                            prior.trusted_layers)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         if compile:
@@ -114,8 +161,12 @@ class PriorModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.lr = lr
+        self.on_nonfinite = on_nonfinite
+        self.skipped_batches = 0
         self.references: Optional[Callable[[int], Tensor]] = None
         self._auto_references = False
+        self._sizes_checked = False
+        self._restored: Dict[str, Any] = {}
         # num_classes is also a datamodule hparam in some datamodules: Lightning refuses duplicates.
         self.save_hyperparameters(ignore=["model", "prior", "optimizer", "scheduler", "num_classes"])
         self.metrics = nn.ModuleDict({stage: self._make_metrics(stage) for stage in ("val", "test")})
@@ -133,30 +184,103 @@ class PriorModule(pl.LightningModule):
         return self.model(x)
 
     def on_train_start(self) -> None:
+        self._restore_loader_generators()
         # References set by the user are kept; ours are redrawn from each fit's training data.
         if self.prior is None or not self.prior.needs_references:
             return
         if self.references is not None and not self._auto_references:
             return
-        dataset = getattr(self.trainer.datamodule, "train_dataset", None)
-        if dataset is None:
-            dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        if dataset is not None:
-            self.references = ReferenceSampler(dataset, seed=torch.initial_seed())
-            self._auto_references = True
+        self.references = auto_references(self.trainer, self, None, self.global_rank)
+        self._auto_references = self.references is not None
+        state = self._restored.pop("reference_sampler", None)
+        if state is not None and isinstance(self.references, ReferenceSampler):
+            self.references.load_state_dict(state)
+
+    # --- checkpoints: what a bit-identical resume needs besides weights and optimizer ---------
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        # Plain types and tensors only: checkpoints must load with torch.load(weights_only=True).
+        state: Dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                      float(cached)],
+            "python": random.getstate(), "skipped_batches": self.skipped_batches,
+            "loader_generators": [g.get_state() for g in self._loader_generators()]}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        if self._auto_references and isinstance(self.references, ReferenceSampler):
+            state["reference_sampler"] = self.references.state_dict()
+        checkpoint["priors_state"] = state
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        state = checkpoint.get("priors_state")
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        self.skipped_batches = int(state.get("skipped_batches", 0))
+        # The loaders and the sampler do not exist yet: restored in on_train_start.
+        self._restored = {k: state[k] for k in ("loader_generators", "reference_sampler")
+                          if k in state}
+
+    def _loader_generators(self) -> List[torch.Generator]:
+        trainer = self._trainer
+        loader = getattr(trainer, "train_dataloader", None) if trainer is not None else None
+        found: List[torch.Generator] = []
+        for holder in (loader, getattr(loader, "sampler", None),
+                       getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+            gen = getattr(holder, "generator", None)
+            if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
+                found.append(gen)
+        return found
+
+    def _restore_loader_generators(self) -> None:
+        states = self._restored.pop("loader_generators", None)
+        if states is None:
+            return
+        gens = self._loader_generators()
+        if len(gens) != len(states):
+            raise RuntimeError(f"cannot resume exactly: the checkpoint holds {len(states)} "
+                               f"training dataloader generator state(s), the dataloader has "
+                               f"{len(gens)}")
+        for g, st in zip(gens, states):
+            g.set_state(st)
+        # Lightning created the epoch's iterator (and drew its seed from the generator) before
+        # this hook; create it again from the restored state, as the uninterrupted run did.
+        fetcher = getattr(self.trainer.fit_loop, "_data_fetcher", None)
+        if fetcher is None:
+            raise RuntimeError("cannot resume exactly: this Lightning version has no "
+                               "fit_loop._data_fetcher to restart the training iterator")
+        iter(fetcher)
 
     def _memory_format(self, x: Tensor) -> Tensor:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def _checked_batch(self, batch: Any, stage: str) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         x, y, mask = unpack_batch(batch)
+        check_inputs(x, f"{stage} inputs")
+        if not self._sizes_checked:  # a wrong feature count: say so, not a matrix-shape error
+            check_input_size(self.model, x, f"{stage} inputs")
+            self._sizes_checked = True
+        if len(y) != len(x):
+            raise ValueError(f"{stage} batch: {len(x)} inputs but {len(y)} labels")
+        check_labels(y, self.task, self.num_classes, f"{stage} labels")
+        return x, y, mask
+
+    def training_step(self, batch: Any, batch_idx: int) -> Optional[Tensor]:
+        x, y, mask = self._checked_batch(batch, "training")
         x = self._memory_format(x)
-        if self.prior is None:  # (Prior.forward_inputs checks the inputs itself)
-            check_finite(x, "training inputs")
+        if self.prior is None:
             outputs = self.model(x)
-            loss = task_loss(outputs, y, self.task)
+            loss = task_loss(outputs, y, self.task, check=False)
+            if not self._finite(loss, loss, None):
+                return None
             self.log_dict({"train/loss": loss, "train/task_loss": loss}, on_step=True, on_epoch=True,
                           batch_size=len(x))
             return loss
@@ -164,19 +288,37 @@ class PriorModule(pl.LightningModule):
             raise RuntimeError("Expected Gradients prior: no training dataset to draw references "
                                "from; set module.references = ReferenceSampler(dataset)")
         xin = self.prior.forward_inputs(x)
-        out = self.prior.penalize(self.model, xin, self.model(xin), y, mask, self.references)
-        tl = task_loss(out.outputs, y, self.task)
+        with explain_inplace(f"PriorModule ({self.prior.method} prior)"):
+            out = self.prior.penalize(self.model, xin, self.model(xin), y, mask, self.references,
+                                      step=self.global_step)
+        tl = task_loss(out.outputs, y, self.task, check=False)
         loss = tl + out.weighted
+        if not self._finite(loss, tl, out.penalty):
+            return None
         self.log_dict({"train/loss": loss, "train/task_loss": tl, "train/prior": out.penalty,
                        "train/prior_weighted": out.weighted}, on_step=True, on_epoch=True,
                       batch_size=len(x))
         return loss
 
+    def _finite(self, loss: Tensor, tl: Tensor, penalty: Optional[Tensor]) -> bool:
+        """``True`` if the loss is finite; else raise, or count the batch as skipped."""
+        if bool(torch.isfinite(loss)):
+            return True
+        method = self.prior.method if self.prior is not None else "none"
+        name = self.prior.penalty_name if self.prior is not None else "none"
+        message = nonfinite_message(self.global_step, method, name, loss, tl, penalty)
+        if self.on_nonfinite == "raise":
+            raise FloatingPointError(message + "; lower the learning rate or the prior weight, "
+                                     "check the data, or pass on_nonfinite='skip'")
+        self.skipped_batches += 1
+        self.log("train/skipped_batches", float(self.skipped_batches), on_step=True,
+                 on_epoch=False, batch_size=1, reduce_fx="max")
+        return False
+
     def _eval_step(self, batch: Any, stage: str) -> None:
-        x, y, _ = unpack_batch(batch)
-        check_finite(x, f"{stage} inputs")
+        x, y, _ = self._checked_batch(batch, stage)
         outputs = self.model(self._memory_format(x))
-        loss = task_loss(outputs, y, self.task)
+        loss = task_loss(outputs, y, self.task, check=False)
         self.metrics[stage].update(*self._scores_labels(outputs, y))
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(x))
 

@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -67,8 +68,12 @@ def build(cfg: DictConfig):
         # Optional PriorModule settings (channels_last, compile) from a `module:` config node.
         **(OmegaConf.to_container(cfg.module, resolve=True) if cfg.get("module") else {}),
     )
-    trainer = instantiate(cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")),
-                          logger=_instantiate_dict(cfg.get("logger")) or False)
+    callbacks = _instantiate_dict(cfg.get("callbacks"))
+    extra = {}
+    if any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
+        extra["enable_checkpointing"] = True  # callbacks=checkpoint turns checkpointing on
+    trainer = instantiate(cfg.trainer, callbacks=callbacks,
+                          logger=_instantiate_dict(cfg.get("logger")) or False, **extra)
     return datamodule, module, trainer
 
 
@@ -85,7 +90,9 @@ def run(cfg: DictConfig) -> Dict[str, float]:
     try:
         datamodule, module, trainer = build(cfg)
         log.info("prior: %s | model: %s", module.prior, type(module.model).__name__)
-        trainer.fit(module, datamodule=datamodule)
+        # ckpt_path: a checkpoint file or "last" (the run dir's checkpoints/last.ckpt; a fresh
+        # start, with a warning, when there is none yet): resumes an interrupted run exactly.
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         for cb in trainer.callbacks:
             # Callbacks report end-of-fit numbers (best score, cost summary) through summary().

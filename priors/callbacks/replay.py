@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import pytorch_lightning as pl
 import torch
+from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor
 
 from ..module import PriorModule
@@ -31,13 +33,32 @@ def loss_of(out: Any) -> Optional[Tensor]:
     return None
 
 
+def copy_batch(batch: Any) -> Any:
+    """A copy of every tensor in ``batch`` (tuples, lists, dicts, dataclasses): a replayed step
+    that modifies its batch in place must not change the batch the real step then sees."""
+    return apply_to_collection(batch, Tensor, lambda t: t.clone())
+
+
+def takes_batch_idx(step: Callable) -> bool:
+    """Whether ``training_step`` accepts ``batch_idx`` (Lightning allows ``step(batch)``)."""
+    try:
+        params = list(inspect.signature(step).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind in (p.VAR_POSITIONAL,) for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.name == "batch_idx" for p in params)
+
+
 class StepReplayer:
     """Runs ``training_step`` + ``loss.backward()`` outside Lightning's loop and undoes it.
 
     ``regularized=False`` removes the prior: ``baseline_step`` if given, else the attached
     :class:`AttributionPrior` callbacks are disabled, else a :class:`PriorModule`'s prior is
     set to ``None`` for the replay. Gradients and everything :class:`StateSnapshot` holds are
-    restored afterwards; the optimizer is never touched and logging is silenced.
+    restored afterwards; the optimizer is never touched and logging is silenced. Each replay
+    runs on its own copy of the batch.
     """
 
     def __init__(self, baseline_step: Optional[BaselineStep], priors: List[AttributionPrior],
@@ -66,6 +87,7 @@ class StepReplayer:
         grads = [p.grad for p in params]
         snapshot = StateSnapshot(pl_module, [cb._sampler for cb in self.priors])
         custom = self.baseline_step is not None and not regularized
+        batch = copy_batch(batch)  # before the timer starts
         try:
             for p in params:
                 p.grad = None
@@ -79,8 +101,12 @@ class StepReplayer:
                 if self.cuda:
                     torch.cuda.reset_peak_memory_stats(self.device)
                 start = time.perf_counter()
-                out = (self.baseline_step(pl_module, batch, batch_idx) if custom
-                       else pl_module.training_step(batch, batch_idx))
+                if custom:
+                    out = self.baseline_step(pl_module, batch, batch_idx)
+                elif takes_batch_idx(pl_module.training_step):
+                    out = pl_module.training_step(batch, batch_idx)
+                else:
+                    out = pl_module.training_step(batch)
                 loss = loss_of(out)
                 if loss is None:  # a step that skips this batch: nothing to measure
                     return None
