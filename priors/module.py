@@ -1,10 +1,8 @@
 """Lightning module training any ``nn.Module`` with a task loss plus an attribution prior."""
 from __future__ import annotations
 
-import random
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
 
 import pytorch_lightning as pl
 import torch
@@ -19,6 +17,7 @@ from .batch import parse_batch
 from .checks import (check_input_size, check_labels, explain_inplace,
                      nonfinite_message)
 from .prior import Prior, check_inputs
+from .resume_state import ExactResume
 from .xdnn import assert_structurally_homogeneous
 
 TASKS = ("binary", "multiclass")
@@ -77,7 +76,7 @@ def auto_references(trainer: pl.Trainer, pl_module: pl.LightningModule,
                             collate_fn=getattr(loader, "collate_fn", None))
 
 
-class PriorModule(pl.LightningModule):
+class PriorModule(ExactResume, pl.LightningModule):
     """Trains ``model`` on ``task_loss + prior.weight * prior.penalty``.
 
     Logs ``train/loss``, ``train/task_loss``, ``train/prior`` (unweighted penalty),
@@ -196,67 +195,6 @@ class PriorModule(pl.LightningModule):
         if state is not None and isinstance(self.references, ReferenceSampler):
             self.references.load_state_dict(state)
 
-    # --- checkpoints: what a bit-identical resume needs besides weights and optimizer ---------
-    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        name, keys, pos, has_gauss, cached = np.random.get_state()
-        # Plain types and tensors only: checkpoints must load with torch.load(weights_only=True).
-        state: Dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
-                      float(cached)],
-            "python": random.getstate(), "skipped_batches": self.skipped_batches,
-            "loader_generators": [g.get_state() for g in self._loader_generators()]}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        if self._auto_references and isinstance(self.references, ReferenceSampler):
-            state["reference_sampler"] = self.references.state_dict()
-        checkpoint["priors_state"] = state
-
-    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        state = checkpoint.get("priors_state")
-        if not state:
-            return
-        torch.set_rng_state(state["torch"])
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        random.setstate(state["python"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        self.skipped_batches = int(state.get("skipped_batches", 0))
-        # The loaders and the sampler do not exist yet: restored in on_train_start.
-        self._restored = {k: state[k] for k in ("loader_generators", "reference_sampler")
-                          if k in state}
-
-    def _loader_generators(self) -> List[torch.Generator]:
-        trainer = self._trainer
-        loader = getattr(trainer, "train_dataloader", None) if trainer is not None else None
-        found: List[torch.Generator] = []
-        for holder in (loader, getattr(loader, "sampler", None),
-                       getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
-            gen = getattr(holder, "generator", None)
-            if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
-                found.append(gen)
-        return found
-
-    def _restore_loader_generators(self) -> None:
-        states = self._restored.pop("loader_generators", None)
-        if states is None:
-            return
-        gens = self._loader_generators()
-        if len(gens) != len(states):
-            raise RuntimeError(f"cannot resume exactly: the checkpoint holds {len(states)} "
-                               f"training dataloader generator state(s), the dataloader has "
-                               f"{len(gens)}")
-        for g, st in zip(gens, states):
-            g.set_state(st)
-        # Lightning created the epoch's iterator (and drew its seed from the generator) before
-        # this hook; create it again from the restored state, as the uninterrupted run did.
-        fetcher = getattr(self.trainer.fit_loop, "_data_fetcher", None)
-        if fetcher is None:
-            raise RuntimeError("cannot resume exactly: this Lightning version has no "
-                               "fit_loop._data_fetcher to restart the training iterator")
-        iter(fetcher)
-
     def _memory_format(self, x: Tensor) -> Tensor:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
@@ -320,7 +258,8 @@ class PriorModule(pl.LightningModule):
         outputs = self.model(self._memory_format(x))
         loss = task_loss(outputs, y, self.task, check=False)
         self.metrics[stage].update(*self._scores_labels(outputs, y))
-        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(x))
+        # sync_dist: under DDP the logged loss is the mean over ranks, like the metrics.
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True)
 
     def _scores_labels(self, outputs: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
         if self.task == "binary":

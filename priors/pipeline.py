@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -108,7 +109,8 @@ def run(cfg: DictConfig) -> Dict[str, float]:
         raise
     finally:
         result["seconds"] = round(time.time() - start, 3)
-        (out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+        if rank_zero_only.rank == 0:  # under DDP every rank runs this; one writes
+            (out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
     summary = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())
                         if k.startswith(("test/", "val/auroc")))
     log.info("results: %s", summary)

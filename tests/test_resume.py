@@ -80,3 +80,40 @@ def test_a_crashing_job_leaves_the_others_and_is_reported(tmp_path):
     assert sorted(jobs["status"]) == ["failed", "ok", "ok"]
     failed = jobs[jobs["status"] == "failed"].iloc[0]
     assert "prior.weight=inf" in failed["overrides"]
+
+
+def test_same_seed_same_weights_with_every_prior():
+    """Determinism on CPU: two runs with one seed end bit-identical, for every registered
+    differentiable method (EG, SmoothGrad and dropout included), in one process."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from priors import Prior, PriorModule
+    from priors.attributions import available_methods, get_method
+    from priors.models import MLP
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 6, generator=g)
+    y = (x[:, 0] > 0).long()
+
+    def run(method):
+        pl.seed_everything(3, verbose=False)
+        spec = get_method(method)
+        small = {k: v for k, v in {"n_steps": 4, "n_samples": 2, "k": 2}.items() if k in spec.hparams}
+        model = MLP(6, hidden=(8,), out_features=2, bias=not spec.requires_xdnn, dropout=0.2)
+        module = PriorModule(model, Prior(method, "l1", weight=0.1, **small), task="multiclass",
+                             num_classes=2)
+        loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True,
+                            generator=torch.Generator().manual_seed(3))
+        pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False).fit(module, loader)
+        return [p.detach().clone() for p in module.parameters()]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for method in available_methods(differentiable=True):
+            a, b = run(method), run(method)
+            assert all(torch.equal(p, q) for p, q in zip(a, b)), method
+    finally:
+        torch.set_num_threads(threads)
