@@ -101,19 +101,31 @@ def check_labels(y: Tensor, task: str, num_classes: Optional[int] = None,
                              f"(num_classes={num_classes}), got values from {low} to {high}")
 
 
-def expected_input_size(model: nn.Module) -> Optional[Tuple[str, int, int]]:
-    """``(layer name, input dim, size)`` of the model's first Linear/Conv layer, if it has one.
+# Shape-preserving leaves that may come before the first layer without hiding its input size.
+_ELEMENTWISE = (nn.Identity, nn.Dropout, nn.ReLU, nn.LeakyReLU)
 
-    The first registered parameterized layer is taken as the first one called, which holds for
-    ``nn.Sequential`` models and the models in :mod:`priors.models`.
+
+def expected_input_size(model: nn.Module) -> Optional[Tuple[str, str, int]]:
+    """``(layer name, what, size)`` for the model's first layer, when it can be known.
+
+    ``what`` is ``"features"`` (the last input dimension), ``"flattened"`` (features per example
+    after a leading ``nn.Flatten()``) or ``"channels"`` (dimension 1, convolutions). The first
+    registered leaf modules are taken as the first ones called, which holds for
+    ``nn.Sequential`` models and the models in :mod:`priors.models`; anything else before the
+    first Linear/Conv layer (a custom module, a reshape) leaves the size unknown (``None``).
     """
+    flattened = False
     for name, module in model.named_modules():
+        if next(module.children(), None) is not None:
+            continue  # containers: look at their leaves
         if isinstance(module, nn.Linear):
-            return name, -1, module.in_features
-        if isinstance(module, nn.modules.conv._ConvNd):
-            return name, 1, module.in_channels
-        if next(module.parameters(recurse=False), None) is not None:
-            return None  # a custom first layer: nothing known
+            return name, "flattened" if flattened else "features", module.in_features
+        if isinstance(module, nn.modules.conv._ConvNd) and not flattened:
+            return name, "channels", module.in_channels
+        if isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
+            flattened = True
+        elif not isinstance(module, _ELEMENTWISE):
+            return None
     return None
 
 
@@ -123,12 +135,14 @@ def check_input_size(model: nn.Module, inputs: Tensor, name: str = "inputs") -> 
     found = expected_input_size(model)
     if found is None or inputs.dim() < 2:
         return
-    layer, dim, size = found
-    if inputs.shape[dim] != size:
-        what = "features" if dim == -1 else "channels"
-        raise ValueError(f"{name} have {inputs.shape[dim]} {what} (shape {tuple(inputs.shape)}) "
+    layer, what, size = found
+    got = {"features": inputs.shape[-1], "flattened": inputs[0].numel(),
+           "channels": inputs.shape[1]}[what]
+    if got != size:
+        noun = "channels" if what == "channels" else "features"
+        raise ValueError(f"{name} have {got} {noun} per example (shape {tuple(inputs.shape)}) "
                          f"but the model's first layer {layer or '<root>'!r} expects {size}; "
-                         f"build the model with the datamodule's number of {what}")
+                         f"build the model with the datamodule's number of {noun}")
 
 
 _INPLACE_MESSAGES = ("a leaf Variable that requires grad is being used in an in-place operation",

@@ -84,7 +84,11 @@ class PriorModule(ExactResume, pl.LightningModule):
     priors the task loss and the attribution share one forward pass (inputs require grad, one
     forward, one ``autograd.grad(create_graph=True)``, one backward). Expected Gradients draws
     its references from the datamodule's ``train_dataset`` (or the train dataloader's dataset)
-    through a :class:`~priors.attributions.ReferenceSampler`, without copying the data.
+    through a :class:`~priors.attributions.ReferenceSampler`, without copying the data; the drawn
+    references pass through the same batch hooks as training batches (``on_before_batch_transfer``,
+    device transfer, ``on_after_batch_transfer``), so they live in the input space of ``x``
+    (references you set yourself, ``module.references = ...``, are used as given). The prior's
+    own forwards (EG, IG, SmoothGrad) leave BatchNorm running statistics untouched.
 
     Args:
         model: any ``nn.Module`` mapping inputs to logits (``(B,)``/``(B, 1)`` for binary,
@@ -103,7 +107,8 @@ class PriorModule(ExactResume, pl.LightningModule):
         on_nonfinite: a NaN/inf training loss (task loss or penalty) ``"raise"`` s
             ``FloatingPointError`` naming the step, the attribution method and the penalty's
             value (default), or with ``"skip"`` the batch is skipped (no update) and counted in
-            ``train/skipped_batches``. The check reads the loss on the host once per step.
+            ``train/skipped_batches`` (one process only: refused under DDP). The check reads
+            the loss on the host once per step.
 
     Checkpoints (Lightning's ``ModelCheckpoint``) also hold what a bit-identical resume needs:
     the global RNG states (torch, NumPy, Python), the training dataloader's generator, the
@@ -178,6 +183,12 @@ class PriorModule(ExactResume, pl.LightningModule):
             metrics = {"auroc": MulticlassAUROC(self.num_classes),
                        "acc": MulticlassAccuracy(self.num_classes, average="micro")}
         return MetricCollection(metrics, prefix=f"{stage}/")
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.on_nonfinite == "skip" and self.trainer.world_size > 1:
+            # A rank that skips its backward would leave the others waiting in the all-reduce.
+            raise ValueError("on_nonfinite='skip' works in one process only; under DDP "
+                             f"(world_size={self.trainer.world_size}) use on_nonfinite='raise'")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

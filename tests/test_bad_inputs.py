@@ -251,12 +251,26 @@ def _module(task="binary", features=8, classes=None):
     ("binary", torch.randint(0, 5, (4, 8)), torch.tensor([0., 1., 0., 1.]), TypeError,
      "floating point"),
     ("binary", torch.randn(4, 7), torch.tensor([0., 1., 0., 1.]), ValueError,
-     "7 features.*expects 8"),
+     "7 features per example.*expects 8"),
 ])
 def test_bad_batches_fail_naming_the_problem(task, x, y, error, message):
     module = _module(task, classes=3 if task == "multiclass" else None)
     with pytest.raises(error, match=message):
         module.training_step((x, y), 0)
+
+
+def test_feature_count_check_follows_flatten_and_convolutions():
+    from priors.checks import check_input_size
+
+    mlp = MLP(784, hidden=(8,))  # Flatten, then Linear(784, ...)
+    check_input_size(mlp, torch.zeros(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="783 features per example"):
+        check_input_size(mlp, torch.zeros(2, 783))
+    cnn = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    check_input_size(cnn, torch.zeros(2, 3, 9, 9))
+    with pytest.raises(ValueError, match="1 channels per example.*expects 3"):
+        check_input_size(cnn, torch.zeros(2, 1, 9, 9))
+    check_input_size(nn.Sequential(Double(), nn.Linear(4, 2)), torch.zeros(2, 5))  # unknown: no check
 
 
 def test_float_class_labels_with_integral_values_still_work():

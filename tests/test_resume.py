@@ -117,3 +117,21 @@ def test_same_seed_same_weights_with_every_prior():
             assert all(torch.equal(p, q) for p, q in zip(a, b)), method
     finally:
         torch.set_num_threads(threads)
+
+
+def test_keep_best_weights_state_survives_a_checkpoint():
+    """The best weights so far travel in the checkpoint and are not reset on resume."""
+    from priors.callbacks import KeepBestWeights
+
+    cb = KeepBestWeights()
+    cb.best_score, cb.best_step = 0.8, 6
+    cb.best_state = {"w": torch.arange(3.0)}
+    restored = KeepBestWeights()
+    restored.load_state_dict(cb.state_dict())
+    restored.on_train_start(trainer=None, pl_module=None)  # the resumed fit starts
+    assert (restored.best_score, restored.best_step) == (0.8, 6)
+    assert torch.equal(restored.best_state["w"], torch.arange(3.0))
+    fresh = KeepBestWeights()
+    fresh.best_score = 0.5
+    fresh.on_train_start(trainer=None, pl_module=None)  # a new fit forgets the last one's best
+    assert fresh.best_score is None

@@ -67,8 +67,10 @@ class AttributionPrior(pl.Callback):
     yourself), a step that returns no loss, a batch input that is not a tensor, a step that
     never calls a module on the batch input, a model output that is not a logits tensor, a
     :class:`~priors.PriorModule` that already has a prior, two AttributionPrior callbacks on one
-    module. The automatic choice of the model can be fooled by a step that first passes ``x``
-    itself through another module with logit-shaped output (pin ``model=`` then). Hook-based
+    module, a captured module whose output the step feeds to another module with parameters
+    (``self.head(self.encoder(x))``: the encoder is not the model; pin ``model=`` or call the
+    whole model), an in-place operation on the attributed input. Expected Gradients references
+    drawn from the training set pass through the module's batch hooks like training batches. Hook-based
     capture does not see models called with keyword arguments or compiled as one graph.
     """
 
