@@ -34,8 +34,8 @@ def gini_penalty(attributions: Tensor, mask: Tensor | None = None, floor: float 
 
     **Large gradients at small attributions.** Being scale-invariant, :math:`G(c\,\bar a) =
     G(\bar a)`, its gradient scales as :math:`1 / |\bar a|`: a model whose attributions start
-    near zero (e.g. a Fixup X-ResNet, whose classifier starts at zero) gets prior gradients
-    orders of magnitude above the task's in the first steps. Two remedies:
+    near zero (e.g. a Fixup X-ResNet, whose classifier starts at zero) can get prior gradients
+    far above the task's in the first steps. Two remedies:
 
     - ``floor`` (attribution units, per feature): the denominator's mean becomes
       :math:`\mathrm{mean}_j \bar a_j + \mathrm{floor}`, which bounds the gradient by about
