@@ -10,6 +10,8 @@ from typing import Any, Dict, List
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -80,8 +82,12 @@ def build(cfg: DictConfig):
         # Optional PriorModule settings (channels_last, compile) from a `module:` config node.
         **(OmegaConf.to_container(cfg.module, resolve=True) if cfg.get("module") else {}),
     )
-    trainer = instantiate(cfg.trainer, callbacks=_instantiate_dict(cfg.get("callbacks")),
-                          logger=_instantiate_dict(cfg.get("logger")) or False)
+    callbacks = _instantiate_dict(cfg.get("callbacks"))
+    extra = {}
+    if any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
+        extra["enable_checkpointing"] = True  # callbacks=checkpoint turns checkpointing on
+    trainer = instantiate(cfg.trainer, callbacks=callbacks,
+                          logger=_instantiate_dict(cfg.get("logger")) or False, **extra)
     return datamodule, module, trainer
 
 
@@ -106,9 +112,12 @@ def run(cfg: DictConfig) -> Dict[str, float]:
     try:
         datamodule, module, trainer = build(cfg)
         log.info("prior: %s | model: %s", module.prior, type(module.model).__name__)
-        trainer.fit(module, datamodule=datamodule)
+        # ckpt_path: a checkpoint file or "last" (the run dir's checkpoints/last.ckpt; a fresh
+        # start, with a warning, when there is none yet): resumes an interrupted run exactly.
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         # KeepBestWeights loads the best weights in on_fit_end: these are the selected ones.
-        torch.save(module.model.state_dict(), out_dir / WEIGHTS_FILE)
+        if rank_zero_only.rank == 0:
+            torch.save(module.model.state_dict(), out_dir / WEIGHTS_FILE)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         for cb in trainer.callbacks:
             # Callbacks report end-of-fit numbers (best score, cost summary) through summary().
@@ -124,7 +133,8 @@ def run(cfg: DictConfig) -> Dict[str, float]:
         raise
     finally:
         result["seconds"] = round(time.time() - start, 3)
-        (out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+        if rank_zero_only.rank == 0:  # under DDP every rank runs this; one writes
+            (out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
     summary = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())
                         if k.startswith(("test/", "val/auroc")))
     log.info("results: %s", summary)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple, Optional, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from .prior import Prior, PriorOutput
@@ -17,16 +16,19 @@ class StepLoss(NamedTuple):
 
 
 def prior_step_loss(model: Callable[[Tensor], Tensor], prior: Optional[Prior], x: Tensor,
-                    y: Tensor, task: str, mask: Optional[Tensor] = None,
-                    references=None) -> StepLoss:
-    """Forward (shared with the attribution when the method allows), task loss and penalty."""
+                    y: Tensor, task: str, mask: Optional[Tensor] = None, references=None,
+                    step: Optional[int] = None, check_labels: bool = True) -> StepLoss:
+    """Forward (shared with the attribution when the method allows), task loss and penalty.
+
+    ``step`` is the global step (for penalties with a weight warm-up); ``check_labels=False``
+    when the caller validated the labels already."""
     if prior is None:
         outputs = model(x)
-        loss = task_loss(outputs, y, task)
+        loss = task_loss(outputs, y, task, check=check_labels)
         return StepLoss(loss, loss, None)
     xin = prior.forward_inputs(x)
-    out = prior.penalize(model, xin, model(xin), y, mask, references)
-    tl = task_loss(out.outputs, y, task)
+    out = prior.penalize(model, xin, model(xin), y, mask, references, step=step)
+    tl = task_loss(out.outputs, y, task, check=check_labels)
     return StepLoss(tl + out.weighted, tl, out)
 
 

@@ -1,14 +1,22 @@
 """The task losses: binary cross-entropy on one logit, cross-entropy over classes."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch.nn.functional as F
 from torch import Tensor
+
+from .checks import check_labels
 
 TASKS = ("binary", "multiclass")
 
 
-def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
-    """Binary: BCE with logits on a single logit; multi-class: cross-entropy."""
+def task_loss(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] = None,
+              check: bool = True) -> Tensor:
+    """Binary: BCE with logits on a single logit; multi-class: cross-entropy. Labels are checked
+    first (``check``): binary ones in {0, 1}, class ones integral and in range, none NaN."""
+    if check:
+        check_labels(y, task, num_classes)
     if task == "binary":
         if outputs.dim() == 2 and outputs.shape[1] == 1:
             outputs = outputs[:, 0]
