@@ -1,7 +1,7 @@
 """Lightning module training any ``nn.Module`` with a task loss plus an attribution prior."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 
 import pytorch_lightning as pl

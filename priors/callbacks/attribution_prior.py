@@ -6,7 +6,6 @@ import functools
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import pytorch_lightning as pl
-import torch
 from torch import Tensor, nn
 
 from ..attributions.expected_gradients import References
