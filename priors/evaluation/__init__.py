@@ -1,0 +1,1 @@
+"""Evaluation of attributions: remove-and-retrain (ROAR/KAR) and sanity checks for saliency maps."""
