@@ -80,7 +80,11 @@ class RoarDataModule(_SplitsDataModule):
                  hparams: Optional[Mapping[str, Any]] = None, target: str = "label",
                  batch_size: Optional[int] = None) -> None:
         super().__init__(run, batch_size, seed)
+        from omegaconf import OmegaConf
+
         from priors.evaluation.roar_data import modified_dataset
+        if OmegaConf.is_config(hparams):  # the cache key must not depend on the container type
+            hparams = OmegaConf.to_container(hparams, resolve=True)
         splits, self.cache_path, self.built = modified_dataset(
             run, method, fraction, mode, seed, cache_dir, dict(hparams or {}), target)
         self._set_splits(splits)

@@ -30,7 +30,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from .roar_data import MODES, RANDOM, load_run, load_run_config, modified_dataset  # noqa: E402
+from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,  # noqa: E402
+                        route_overrides)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def job_overrides(run_dir: Path, method: str, fraction: float, mode: str, seed: 
                   + "}")
     if threads:
         ov.append(f"threads={threads}")
-    return ov + list(extra)
+    return ov + route_overrides(extra)
 
 
 @torch.no_grad()
@@ -105,7 +106,8 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
     Args:
         hparams: per-method hyperparameters, e.g. ``{"ig": {"n_steps": 32}}``.
         target: attributed output (``label`` or ``pred``).
-        overrides: extra ``train.py`` overrides for every job (e.g. ``trainer.max_epochs=5``).
+        overrides: extra ``train.py`` overrides for every job, e.g. ``trainer.max_epochs=5``
+            (merged over the run's trainer via ``roar.set``, see :func:`route_overrides`).
         retrain: ``False`` skips the retraining (no-retrain variant only).
     """
     start = time.time()
@@ -119,12 +121,13 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
     if bad:
         raise ValueError(f"modes must be among {MODES}, got {bad}")
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
-    model, _, _ = load_run(run_dir)
+    model, datamodule, _ = load_run(run_dir)
     grid = [(m, mode, f, s) for m in methods for mode in modes for f in fractions for s in seeds]
     rows, jobs = [], []
     for method, mode, fraction, seed in tqdm(grid, desc="ROAR datasets"):
         splits, _, built = modified_dataset(run_dir, method, fraction, mode, seed, cache_dir,
-                                            hparams.get(method, {}), target)
+                                            hparams.get(method, {}), target,
+                                            loaded=(model, datamodule))
         x_test, y_test = splits["test"][:2]
         job_dir = out_dir / "jobs" / mode / method / f"f{fraction:g}" / f"s{seed}"
         rows.append({"method": method, "mode": mode, "fraction": fraction, "seed": seed,

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from hydra.utils import instantiate
@@ -47,19 +47,29 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
     return OmegaConf.create(json.loads(path.read_text())["config"])
 
 
-def run_node(run_dir: str, key: str, _parent_: Any = None) -> Any:
-    """OmegaConf resolver ``${priors.run_node:<run dir>,<key>}``: a node of a run's config.
+RUN_KEYS = ("model", "prior", "optimizer", "scheduler", "trainer", "callbacks", "module",
+            "optimized_metric")
+
+
+def run_node(run_dir: str, key: str, updates: Any = None, _parent_: Any = None) -> Any:
+    """OmegaConf resolver ``${priors.run_node:<run dir>,<key>[,<updates>]}``: a node of a run's
+    config, with ``updates`` (a dict, e.g. ``roar.set.trainer``) merged over it.
 
     ``trainer.default_root_dir`` is pointed at the new job's ``paths.output_dir`` so that a
     retraining never writes into the original run, and ``callbacks`` always save the new
     model's weights there (``model.pt``), so a retrained model can itself be evaluated.
     """
     cfg = load_run_config(run_dir)
-    if key not in cfg and key != "callbacks":
-        return None
     value = cfg.get(key)
     if OmegaConf.is_config(value):
         value = OmegaConf.to_container(value, resolve=True)
+    if updates is not None:
+        if OmegaConf.is_config(updates):
+            updates = OmegaConf.to_container(updates, resolve=True)
+        if isinstance(value, dict) and isinstance(updates, dict):
+            value = OmegaConf.to_container(OmegaConf.merge(value, updates))
+        else:
+            value = updates
     if key == "trainer" and isinstance(value, dict):
         value["default_root_dir"] = "${paths.output_dir}"
     if key == "callbacks":
@@ -67,6 +77,20 @@ def run_node(run_dir: str, key: str, _parent_: Any = None) -> Any:
         value["save_model"] = {"_target_": "priors.callbacks.save_model.SaveModelWeights",
                                "path": "${paths.output_dir}/model.pt"}
     return OmegaConf.create(value, parent=_parent_) if isinstance(value, (dict, list)) else value
+
+
+def route_overrides(overrides: Sequence[str]) -> List[str]:
+    """``train.py`` overrides for a job whose model, trainer, ... come from a run: those
+    addressing a run-derived node (``trainer.max_epochs=2``) become ``+roar.set.trainer.
+    max_epochs=2``, which :func:`run_node` merges over the run's value; others pass as is."""
+    routed = []
+    for ov in overrides:
+        key = ov.lstrip("+~").split("=", 1)[0]
+        # Dotted keys only: "model=mlp" picks a config group, which experiment=roar replaces.
+        if key.split(".", 1)[0] in RUN_KEYS and ("." in key or key == "optimized_metric"):
+            ov = "+roar.set." + ov.lstrip("+")
+        routed.append(ov)
+    return routed
 
 
 def _strip_prefix(state: Mapping[str, Tensor], prefix: str = "model.") -> Dict[str, Tensor]:
@@ -205,18 +229,23 @@ def default_cache_dir(run_dir: str | Path) -> Path:
 def modified_dataset(run_dir: str | Path, method: str, fraction: float, mode: str = "roar",
                      seed: int = 0, cache_dir: Optional[str | Path] = None,
                      hparams: Optional[Mapping[str, Any]] = None, target: str = "label",
+                     loaded: Optional[Tuple[nn.Module, Any]] = None,
                      ) -> Tuple[Dict[str, Tuple[Tensor, ...]], Path, bool]:
     """The run's splits with features replaced, from the cache when present.
 
     Returns ``(splits, path, built)``: ``splits[name] = (x, y[, mask])`` for train/val/test,
     the cache file, and whether it was built now (``False``: read from the cache).
+    ``loaded``: the run's ``(model, datamodule)`` if already loaded (saves reloading per call).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     run_dir = Path(run_dir).resolve()
     hparams = dict(hparams or {})
     if method != RANDOM:
-        method = get_method(method).name
+        try:  # aliases share the canonical name's cache; an unregistered name may still hit it
+            method = get_method(method).name
+        except ValueError:
+            pass
     cache = Path(cache_dir) if cache_dir else default_cache_dir(run_dir)
     cache.mkdir(parents=True, exist_ok=True)
     base = {"v": CACHE_VERSION, "run": str(run_dir), "method": method, "hparams": hparams,
@@ -225,7 +254,7 @@ def modified_dataset(run_dir: str | Path, method: str, fraction: float, mode: st
     path = cache / f"data-{method}-{mode}-{float(fraction):g}-s{seed}-{key}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True), path, False
-    model, datamodule, _ = load_run(run_dir)
+    model, datamodule = loaded if loaded is not None else load_run(run_dir)[:2]
     splits = {s: split_tensors(datamodule, s) for s in SPLITS}
     # Deterministic methods give the same attributions for every seed: one pass serves all.
     attr_key = _key({**base, "seed": int(seed) if _stochastic(method) else None})

@@ -123,14 +123,15 @@ def data_randomization(run_dir: str | Path, model: nn.Module, methods: Sequence[
     the job is reused when its ``result.json`` is ``ok``."""
     from ..pipeline import run
     from .roar import compose_train_config
-    from .roar_data import load_run
+    from .roar_data import load_run, route_overrides
 
     run_dir = Path(run_dir).resolve()
     job = Path(out_dir) if out_dir else run_dir / "sanity" / f"random_labels_s{seed}"
     result = job / "result.json"
     if not (result.is_file() and json.loads(result.read_text()).get("status") == "ok"):
         run(compose_train_config(["experiment=random_labels", f"roar.run={run_dir}",
-                                  f"seed={seed}", f"paths.output_dir={job}", *overrides]))
+                                  f"seed={seed}", f"paths.output_dir={job}",
+                                  *route_overrides(overrides)]))
     random_model, _, _ = load_run(job)
     acc = json.loads(result.read_text())["metrics"].get("test/acc", float("nan"))
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
