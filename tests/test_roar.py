@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
-from priors.evaluation.roar import compose_train_config, run_roar
+from priors.evaluation.roar import collect_roar, compose_train_config, run_roar
 from priors.evaluation.roar_data import feature_means, load_run, load_run_config, replace_ranked
 from priors.pipeline import run
 
@@ -90,6 +91,13 @@ def test_second_run_with_the_same_settings_rebuilds_no_dataset(synthetic_run, tm
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == files
     assert second.no_retrain.tolist() == first.no_retrain.tolist()
     assert second.retrained.notna().all()
+    # The same table from the jobs' result.json files (as after a train.py -m multirun).
+    collected = collect_roar(tmp_path / "b" / "jobs", out_dir=tmp_path / "c")
+    key = ["method", "mode", "fraction", "seed"]
+    pd.testing.assert_frame_equal(
+        collected.sort_values(key)[key + ["retrained", "no_retrain"]].reset_index(drop=True),
+        second.sort_values(key)[key + ["retrained", "no_retrain"]].reset_index(drop=True))
+    assert (tmp_path / "c" / "roar_curve.png").is_file()
 
 
 @pytest.mark.parametrize("name", ["roar", "sanity"])

@@ -149,17 +149,59 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
             row["retrained"] = result.get("metrics", {}).get(metric, np.nan)
             row["seconds"] = result.get("seconds", np.nan)
     frame = pd.DataFrame(rows)
+    write_outputs(frame, out_dir, run_dir, metric)
+    log.info("ROAR: %d combinations, %d datasets built, %.1f s", len(frame),
+             int(frame["dataset_built"].sum()), time.time() - start)
+    return frame
+
+
+def write_outputs(frame: pd.DataFrame, out_dir: Path, run_dir: Path, metric: str) -> None:
+    """``roar.csv``, ``roar_table.csv``, ``roar_table.md`` and ``roar_curve.png`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_dir / "roar.csv", index=False)
     table = roar_table(frame)
     table.to_csv(out_dir / "roar_table.csv", index=False)
     (out_dir / "roar_table.md").write_text(table_markdown(table))
     original = load_run_config(run_dir)
-    base = _original_metric(run_dir, metric)
-    plot_roar(frame, out_dir / "roar_curve.png", original_score=base,
+    plot_roar(frame, out_dir / "roar_curve.png", original_score=_original_metric(run_dir, metric),
               title=f"{original.model.get('_target_', 'model').split('.')[-1]} on "
                     f"{original.data.get('_target_', 'data').split('.')[-1]}")
-    log.info("ROAR: %d combinations, %d datasets built, %.1f s", len(frame),
-             int(frame["dataset_built"].sum()), time.time() - start)
+
+
+def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
+                 metric: str = "test/acc", no_retrain: bool = True) -> pd.DataFrame:
+    """Per-job DataFrame, table and plot from ``experiment=roar`` jobs already run, e.g. by
+    ``python train.py -m hydra/launcher=local experiment=roar ...``: every ``result.json``
+    under ``root`` whose data is a :class:`~priors.data.modified.RoarDataModule`. The
+    no-retrain scores use the cached datasets. Outputs go to ``out_dir`` (default ``root``)."""
+    rows = []
+    for path in sorted(Path(root).rglob("result.json")):
+        result = json.loads(path.read_text())
+        data = result.get("config", {}).get("data", {})
+        if data.get("_target_", "").split(".")[-1] != "RoarDataModule":
+            continue
+        rows.append({"run": str(Path(data["run"]).resolve()), "method": data["method"],
+                     "mode": data["mode"], "fraction": float(data["fraction"]),
+                     "seed": int(data["seed"]), "dataset_built": False,
+                     "retrained": result.get("metrics", {}).get(metric, np.nan),
+                     "seconds": result.get("seconds", np.nan), "job_dir": str(path.parent),
+                     "_data": data})
+    if not rows:
+        raise FileNotFoundError(f"no experiment=roar result.json under {root}")
+    runs = sorted({r["run"] for r in rows})
+    if len(runs) > 1:
+        raise ValueError(f"ROAR jobs of several runs under {root}: {runs}; collect one at a time")
+    run_dir = Path(runs[0])
+    if no_retrain:
+        model, datamodule, _ = load_run(run_dir)
+        for row in rows:
+            d = row["_data"]
+            splits, _, _ = modified_dataset(run_dir, d["method"], d["fraction"], d["mode"],
+                                            d["seed"], d.get("cache_dir"), d.get("hparams") or {},
+                                            d.get("target", "label"), loaded=(model, datamodule))
+            row["no_retrain"] = _accuracy(model, *splits["test"][:2])
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "_data"} for r in rows])
+    write_outputs(frame, Path(out_dir) if out_dir else Path(root), run_dir, metric)
     return frame
 
 
@@ -187,7 +229,10 @@ def roar_table(frame: pd.DataFrame) -> pd.DataFrame:
 def table_markdown(table: pd.DataFrame) -> str:
     """Markdown tables (one per variant and mode): methods x fractions, ``mean +- se``."""
     parts = []
-    for (variant, mode), group in table.groupby(["variant", "mode"], sort=False):
+    for variant, mode in [(v, m) for v in ("retrained", "no_retrain") for m in MODES]:
+        group = table[(table["variant"] == variant) & (table["mode"] == mode)]
+        if group.empty:
+            continue
         cells = group.assign(cell=[f"{m:.3f} ± {s:.3f}" for m, s in zip(group["mean"],
                                                                         group["se"])])
         wide = cells.pivot(index="method", columns="fraction", values="cell")

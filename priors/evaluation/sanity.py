@@ -108,8 +108,12 @@ def model_randomization(model: nn.Module, methods: Sequence[Method], x: Tensor,
             for n, m in zip(names, methods):
                 rand_maps = compute_maps(randomized, m, x, target, references, seed, hparams.get(n))
                 rows += _rows(n, mode, step, layer, similarities(originals[n], rand_maps, metrics))
-                maps[mode][n].append((layer, rand_maps[:keep_maps]))
-    return pd.DataFrame(rows), maps
+                kind = type(model.get_submodule(layer)).__name__
+                maps[mode][n].append((f"{layer}\n({kind})", rand_maps[:keep_maps]))
+    frame = pd.DataFrame(rows)
+    frame["layer_type"] = [type(model.get_submodule(n)).__name__ if n != "original" else ""
+                           for n in frame["layer"]]
+    return frame, maps
 
 
 def data_randomization(run_dir: str | Path, model: nn.Module, methods: Sequence[Method],
@@ -180,16 +184,21 @@ def run_sanity(run_dir: str | Path, methods: Sequence[Method] = ("grad", "smooth
     frames = [frame]
     for mode in maps:
         plot_similarity(frame[frame["randomization"] == mode], out / f"sanity_{mode}.png",
-                        title=f"{mode} model-parameter randomization")
+                        title=f"{mode} model-parameter randomization",
+                        xlabel="randomized down to layer (top layer first)"
+                        if mode == "cascading" else "the only randomized layer")
         plot_map_grid(maps[mode], x[:1], out / f"sanity_maps_{mode}.png",
-                      title=f"{mode} randomization: maps of one test input")
+                      title=f"{mode} randomization: maps of one test input",
+                      columns="randomized down to that layer" if mode == "cascading"
+                      else "only that layer randomized")
     if labels:
         lab, lab_maps, acc = data_randomization(run_dir, model, methods, x, tgt, metrics, seed,
                                                 hparams, references, overrides=overrides)
         lab["random_label_test_acc"] = acc
         frames.append(lab)
         plot_map_grid(lab_maps, x[:1], out / "sanity_maps_labels.png",
-                      title=f"data randomization (test acc. of the permuted-label model {acc:.2f})")
+                      title=f"data randomization (test acc. of the permuted-label model {acc:.2f})",
+                      columns="trained on true labels, on permuted labels")
     result = pd.concat(frames, ignore_index=True)
     result.to_csv(out / "sanity.csv", index=False)
     return result

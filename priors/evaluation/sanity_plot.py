@@ -18,13 +18,22 @@ LABELS = {"spearman": "Spearman rank correlation", "spearman_abs": "Spearman (ab
           "ssim": "SSIM", "hog": "Pearson correlation of HOG"}
 
 
-def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "",
+                    xlabel: str = "randomized down to layer (top layer first)") -> Path:
     """One panel per metric: similarity to the trained model's maps (mean +- se over
     examples) against the randomized layers, top layer first; one line per method."""
     path = Path(path)
     metrics = [m for m in LABELS if m in set(frame["metric"])]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.4), squeeze=False)
+    n_cols = min(2, len(metrics))
+    n_rows = -(-len(metrics) // n_cols)
+    fig, grid = plt.subplots(n_rows, n_cols, figsize=(6 * n_cols, 4.6 * n_rows), squeeze=False)
+    axes = grid.reshape(1, -1)
+    for ax in axes[0, len(metrics):]:
+        ax.axis("off")
     steps = frame[["step", "layer"]].drop_duplicates().sort_values("step")
+    if "layer_type" in frame:
+        kinds = dict(zip(frame["layer"], frame["layer_type"].fillna("")))
+        steps["layer"] = [f"{n} ({kinds[n]})" if kinds.get(n) else n for n in steps["layer"]]
     for ax, metric in zip(axes[0], metrics):
         sub = frame[frame["metric"] == metric]
         for i, (method, rows) in enumerate(sub.groupby("method", sort=False)):
@@ -35,10 +44,10 @@ def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "") -> P
         ax.set_xticks(steps["step"], steps["layer"], rotation=45, ha="right", fontsize=8)
         ax.set_ylim(-1.05, 1.05)
         ax.set_title(LABELS[metric], fontsize=10)
-        ax.set_xlabel("randomized down to layer (top layer first)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("similarity to the trained model's map")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8, loc="lower left")
+    axes[0, 0].legend(fontsize=8, loc="lower left", framealpha=0.9)
     fig.suptitle(f"Sanity checks (Adebayo et al. 2018){': ' + title if title else ''}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -58,7 +67,7 @@ def _show(ax, maps: Tensor, cmap: str = "gray") -> None:
 
 
 def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, path: str | Path,
-                  title: str = "") -> Path:
+                  title: str = "", columns: str = "randomized down to that layer") -> Path:
     """Rows = methods, columns = the input, then the original map and each randomized one
     (absolute value summed over channels, scaled to its maximum; white = most important)."""
     path = Path(path)
@@ -80,10 +89,12 @@ def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, pat
         for c, (layer, m) in enumerate(maps[method], start=1):
             _show(axes[r, c], m, "inferno")
             if r == 0:
-                axes[r, c].set_title(layer, fontsize=8, rotation=30 if len(layer) > 10 else 0)
+                axes[r, c].set_title(layer, fontsize=8)
         for c in range(len(maps[method]) + 1, n_cols):
             axes[r, c].axis("off")
-    fig.suptitle(title or "attribution maps", fontsize=10)
+    fig.suptitle(f"{title or 'attribution maps'}\n|map| summed over channels, scaled to its "
+                 f"maximum (bright = important); columns: {columns}",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
