@@ -80,12 +80,13 @@ def test_roar_and_kar_with_a_correct_attribution_vs_random(synthetic_run, tmp_pa
 
 
 def test_second_run_with_the_same_settings_rebuilds_no_dataset(synthetic_run, tmp_path):
-    kwargs = dict(methods=["xg"], fractions=[0.5], modes=["roar", "kar"], seeds=[3],
+    kwargs = dict(methods=["smoothgrad"], fractions=[0.5], modes=["roar", "kar"], seeds=[3],
+                  hparams={"smoothgrad": {"n_samples": 3, "noise_level": 0.1}},
                   cache_dir=tmp_path / "cache", overrides=["logger=none", "trainer.max_epochs=1"])
     first = run_roar(synthetic_run, out_dir=tmp_path / "a", **kwargs)
     assert first.dataset_built.all()
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
-    assert len([p for p in files if p.name.startswith("data-")]) == 4  # xg + random, 2 modes
+    assert len([p for p in files if p.name.startswith("data-")]) == 4  # smoothgrad + random, 2 modes
     second = run_roar(synthetic_run, out_dir=tmp_path / "b", **kwargs)  # new jobs, same data
     assert not second.dataset_built.any()
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == files

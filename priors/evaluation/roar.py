@@ -65,7 +65,8 @@ def job_overrides(run_dir: Path, method: str, fraction: float, mode: str, seed: 
     if cache_dir is not None:
         ov.append(f"roar.cache_dir={cache_dir}")
     if hparams:
-        ov.append("roar.hparams={" + ",".join(f"{k}:{json.dumps(v)}" for k, v in hparams.items())
+        # ++: roar.hparams is an empty dict in the config; struct mode refuses new keys otherwise.
+        ov.append("++roar.hparams={" + ",".join(f"{k}:{json.dumps(v)}" for k, v in hparams.items())
                   + "}")
     if threads:
         ov.append(f"threads={threads}")
