@@ -52,6 +52,7 @@ def test_replace_ranked_replaces_top_or_bottom_features_by_the_training_mean():
 
 
 def test_roar_and_kar_with_a_correct_attribution_vs_random(synthetic_run, tmp_path):
+    weights = (synthetic_run / "model.pt").read_bytes()
     roar = run_roar(synthetic_run, ["grad"], fractions=[N_RELEVANT / N_FEATURES],
                     modes=["roar"], seeds=[0], out_dir=tmp_path / "roar", overrides=["logger=none"])
     kar = run_roar(synthetic_run, ["grad"], fractions=[1 - N_RELEVANT / N_FEATURES],
@@ -73,6 +74,9 @@ def test_roar_and_kar_with_a_correct_attribution_vs_random(synthetic_run, tmp_pa
     # Outputs: per-job CSV, table, markdown and the curve plot; jobs are train.py configs.
     for name in ("roar.csv", "roar_table.csv", "roar_table.md", "roar_curve.png"):
         assert (tmp_path / "roar" / name).is_file()
+    # The jobs save their own weights, never over the original run's (which they load).
+    assert (synthetic_run / "model.pt").read_bytes() == weights
+    assert (Path(roar.job_dir[0]) / "model.pt").is_file()
     job = json.loads((Path(roar.job_dir[0]) / "result.json").read_text())["config"]
     assert job["model"] == load_run_config(synthetic_run).model
     assert job["trainer"]["default_root_dir"] == roar.job_dir[0]
@@ -86,7 +90,8 @@ def test_second_run_with_the_same_settings_rebuilds_no_dataset(synthetic_run, tm
     first = run_roar(synthetic_run, out_dir=tmp_path / "a", **kwargs)
     assert first.dataset_built.all()
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()}
-    assert len([p for p in files if p.name.startswith("data-")]) == 4  # smoothgrad + random, 2 modes
+    # smoothgrad and random, 2 modes each
+    assert len([p for p in files if p.name.startswith("data-")]) == 4
     second = run_roar(synthetic_run, out_dir=tmp_path / "b", **kwargs)  # new jobs, same data
     assert not second.dataset_built.any()
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").iterdir()} == files

@@ -71,13 +71,14 @@ class RoarDataModule(_SplitsDataModule):
         seed: seeds the random ranking, stochastic methods and tie breaking; part of the cache key.
         cache_dir: where the modified datasets live (default ``<run>/roar/cache``).
         hparams: the method's hyperparameters.
-        target: attributed output, ``label`` or ``pred``.
+        target: attributed output, ``pred`` (predicted class) or ``label`` (true label: leaks
+            the label into the modified test inputs through the removal pattern).
         batch_size: loader batch size (default: the original datamodule's).
     """
 
     def __init__(self, run: str, method: str, fraction: float, mode: str = "roar",
                  seed: int = 0, cache_dir: Optional[str] = None,
-                 hparams: Optional[Mapping[str, Any]] = None, target: str = "label",
+                 hparams: Optional[Mapping[str, Any]] = None, target: str = "pred",
                  batch_size: Optional[int] = None) -> None:
         super().__init__(run, batch_size, seed)
         from omegaconf import OmegaConf

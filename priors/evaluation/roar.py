@@ -89,7 +89,7 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
              fractions: Iterable[float] = FRACTIONS, modes: Iterable[str] = MODES,
              seeds: Iterable[int] = (0, 1, 2), out_dir: Optional[str | Path] = None,
              n_jobs: int = 1, hparams: Optional[Mapping[str, Mapping[str, Any]]] = None,
-             target: str = "label", cache_dir: Optional[str | Path] = None,
+             target: str = "pred", cache_dir: Optional[str | Path] = None,
              metric: str = "test/acc", threads: Optional[int] = 1,
              overrides: Sequence[str] = (), retrain: bool = True, rerun: bool = False,
              config_dir: Optional[str | Path] = None) -> pd.DataFrame:
@@ -106,7 +106,9 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
 
     Args:
         hparams: per-method hyperparameters, e.g. ``{"ig": {"n_steps": 32}}``.
-        target: attributed output (``label`` or ``pred``).
+        target: attributed output: ``pred`` (the model's predicted class, the default) or
+            ``label``. With ``label`` the ranking of a *test* input depends on its true label,
+            so the removal pattern can leak the label into the modified test set.
         overrides: extra ``train.py`` overrides for every job, e.g. ``trainer.max_epochs=5``
             (merged over the run's trainer via ``roar.set``, see :func:`route_overrides`).
         retrain: ``False`` skips the retraining (no-retrain variant only).
@@ -199,7 +201,7 @@ def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
             d = row["_data"]
             splits, _, _ = modified_dataset(run_dir, d["method"], d["fraction"], d["mode"],
                                             d["seed"], d.get("cache_dir"), d.get("hparams") or {},
-                                            d.get("target", "label"), loaded=(model, datamodule))
+                                            d.get("target", "pred"), loaded=(model, datamodule))
             row["no_retrain"] = _accuracy(model, *splits["test"][:2])
     frame = pd.DataFrame([{k: v for k, v in r.items() if k != "_data"} for r in rows])
     write_outputs(frame, Path(out_dir) if out_dir else Path(root), run_dir, metric)

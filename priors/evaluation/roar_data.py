@@ -130,7 +130,8 @@ def split_tensors(datamodule: Any, split: str) -> Tuple[Tensor, ...]:
     if hasattr(dataset, "tensors"):
         return tuple(dataset.tensors)
     items = [dataset[i] for i in range(len(dataset))]
-    return tuple(torch.stack([torch.as_tensor(it[j]) for it in items]) for j in range(len(items[0])))
+    return tuple(torch.stack([torch.as_tensor(it[j]) for it in items])
+                 for j in range(len(items[0])))
 
 
 # ---------------------------------------------------------------- ranking and masking
@@ -228,7 +229,7 @@ def default_cache_dir(run_dir: str | Path) -> Path:
 
 def modified_dataset(run_dir: str | Path, method: str, fraction: float, mode: str = "roar",
                      seed: int = 0, cache_dir: Optional[str | Path] = None,
-                     hparams: Optional[Mapping[str, Any]] = None, target: str = "label",
+                     hparams: Optional[Mapping[str, Any]] = None, target: str = "pred",
                      loaded: Optional[Tuple[nn.Module, Any]] = None,
                      ) -> Tuple[Dict[str, Tuple[Tensor, ...]], Path, bool]:
     """The run's splits with features replaced, from the cache when present.

@@ -1,6 +1,7 @@
 """Plots of the sanity checks: similarity per randomized layer, and a grid of maps."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -8,7 +9,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from torch import Tensor  # noqa: E402
 
@@ -73,8 +73,9 @@ def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, pat
     path = Path(path)
     methods = list(maps)
     n_cols = 1 + max(len(v) for v in maps.values())
-    fig, axes = plt.subplots(len(methods), n_cols, figsize=(1.35 * n_cols + 0.8,
-                             1.45 * len(methods) + 0.9), squeeze=False)
+    width = max(1.35 * n_cols + 0.8, 6.0)
+    fig, axes = plt.subplots(len(methods), n_cols, figsize=(width, 1.45 * len(methods) + 1.1),
+                             squeeze=False)
     for r, method in enumerate(methods):
         ax = axes[r, 0]
         if inputs.dim() == 4:
@@ -92,9 +93,9 @@ def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, pat
                 axes[r, c].set_title(layer, fontsize=8)
         for c in range(len(maps[method]) + 1, n_cols):
             axes[r, c].axis("off")
-    fig.suptitle(f"{title or 'attribution maps'}\n|map| summed over channels, scaled to its "
-                 f"maximum (bright = important); columns: {columns}",
-                 fontsize=9)
+    note = textwrap.fill(f"|map| summed over channels, scaled to its maximum (bright = "
+                         f"important); columns: {columns}", width=int(width * 14))
+    fig.suptitle(f"{title or 'attribution maps'}\n{note}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -87,7 +87,8 @@ def hog_features(maps: Tensor, pixels_per_cell: Sequence[int] = (4, 4),
     try:
         from skimage.feature import hog
     except ImportError as err:  # scikit-image is in the dev extra
-        raise ImportError("the HOG similarity needs scikit-image: pip install scikit-image") from err
+        raise ImportError("the HOG similarity needs scikit-image: "
+                          "pip install scikit-image") from err
     x = normalize_maps(maps)[:, 0].cpu().numpy()
     return np.stack([hog(img, orientations=orientations, pixels_per_cell=tuple(pixels_per_cell),
                          cells_per_block=tuple(cells_per_block), feature_vector=True)
