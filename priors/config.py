@@ -18,9 +18,18 @@ def model_bias(method: object = None) -> bool:
     return not get_method(str(method)).requires_xdnn
 
 
+def run_node(run_dir: str, key: str, updates=None, _parent_=None):
+    """``${priors.run_node:<run dir>,<key>[,<updates>]}``: a node of a trained run's config
+    (experiment=roar; see priors.evaluation.roar_data.run_node)."""
+    from .evaluation.roar_data import run_node as _run_node  # lazy: evaluation imports pipeline
+    return _run_node(run_dir, key, updates, _parent_)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("priors.model_bias"):
         OmegaConf.register_new_resolver("priors.model_bias", model_bias)
+    if not OmegaConf.has_resolver("priors.run_node"):
+        OmegaConf.register_new_resolver("priors.run_node", run_node)
 
 
 register_resolvers()

@@ -1,4 +1,6 @@
-"""Evaluation of attributions: keep/remove-mask metrics, axiom checks, run-level evaluation.
+"""Evaluation of attributions: keep/remove-mask metrics, axiom checks, run-level evaluation,
+remove-and-retrain (ROAR/KAR: :mod:`~priors.evaluation.roar`) and sanity checks for saliency
+maps (:mod:`~priors.evaluation.sanity`).
 
 ``python evaluate.py run=<training run dir>`` (see :func:`~priors.evaluation.run.evaluate_run`)
 writes ``<run>/evaluation/``. The building blocks are public for other benchmarks: ranking and

@@ -1,0 +1,277 @@
+"""Modified datasets for ROAR / KAR, cached on disk, and loading a trained run.
+
+A run directory (written by ``train.py``) holds ``result.json`` with the run's resolved config
+and the selected weights: ``model.pt`` (a ``state_dict`` of the network, see
+:class:`~priors.callbacks.save_model.SaveModelWeights`) or a Lightning ``*.ckpt``.
+
+:func:`modified_dataset` ranks the features of every train, validation and test input by the
+absolute attribution of the run's model and replaces the top (``mode="roar"``) or the bottom
+(``mode="kar"``) ``fraction`` by the training mean: per feature for tabular data, per channel
+for images, where a pixel's score is the absolute attribution summed over channels and the
+whole pixel is replaced (Hooker, Erhan, Kindermans and Kim, "A Benchmark for Interpretability
+Methods in Deep Neural Networks", NeurIPS 2019). Results are cached under a hash of (run,
+method, hyperparameters, fraction, mode, seed); attributions under a hash without fraction and
+mode, so the fractions of one method share one attribution pass.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ..attributions import get_method
+from ..pipeline import _auto_sizes
+
+log = logging.getLogger(__name__)
+
+MODES = ("roar", "kar")
+RANDOM = "random"
+CACHE_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+# ---------------------------------------------------------------- runs
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The resolved config a run was trained with (``result.json``'s ``config``)."""
+    path = Path(run_dir) / "result.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected a run directory written by "
+                                "train.py (result.json with the run's config)")
+    return OmegaConf.create(json.loads(path.read_text())["config"])
+
+
+RUN_KEYS = ("model", "prior", "optimizer", "scheduler", "trainer", "callbacks", "module",
+            "optimized_metric")
+
+
+def run_node(run_dir: str, key: str, updates: Any = None, _parent_: Any = None) -> Any:
+    """OmegaConf resolver ``${priors.run_node:<run dir>,<key>[,<updates>]}``: a node of a run's
+    config, with ``updates`` (a dict, e.g. ``roar.set.trainer``) merged over it.
+
+    ``trainer.default_root_dir`` is pointed at the new job's ``paths.output_dir`` so that a
+    retraining never writes into the original run, and ``callbacks`` always save the new
+    model's weights there (``model.pt``), so a retrained model can itself be evaluated.
+    """
+    cfg = load_run_config(run_dir)
+    value = cfg.get(key)
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+    if updates is not None:
+        if OmegaConf.is_config(updates):
+            updates = OmegaConf.to_container(updates, resolve=True)
+        if isinstance(value, dict) and isinstance(updates, dict):
+            value = OmegaConf.to_container(OmegaConf.merge(value, updates))
+        else:
+            value = updates
+    if key == "trainer" and isinstance(value, dict):
+        value["default_root_dir"] = "${paths.output_dir}"
+    if key == "callbacks":
+        value = dict(value or {})
+        value["save_model"] = {"_target_": "priors.callbacks.save_model.SaveModelWeights",
+                               "path": "${paths.output_dir}/model.pt"}
+    return OmegaConf.create(value, parent=_parent_) if isinstance(value, (dict, list)) else value
+
+
+def route_overrides(overrides: Sequence[str]) -> List[str]:
+    """``train.py`` overrides for a job whose model, trainer, ... come from a run: those
+    addressing a run-derived node (``trainer.max_epochs=2``) become ``+roar.set.trainer.
+    max_epochs=2``, which :func:`run_node` merges over the run's value; others pass as is."""
+    routed = []
+    for ov in overrides:
+        key = ov.lstrip("+~").split("=", 1)[0]
+        # Dotted keys only: "model=mlp" picks a config group, which experiment=roar replaces.
+        if key.split(".", 1)[0] in RUN_KEYS and ("." in key or key == "optimized_metric"):
+            ov = "+roar.set." + ov.lstrip("+")
+        routed.append(ov)
+    return routed
+
+
+def _strip_prefix(state: Mapping[str, Tensor], prefix: str = "model.") -> Dict[str, Tensor]:
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    # A Lightning checkpoint also holds metric states: keep the network's entries only.
+    picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return picked or dict(state)
+
+
+def load_run(run_dir: str | Path) -> Tuple[nn.Module, Any, DictConfig]:
+    """``(model, datamodule, cfg)`` of a trained run, weights loaded, model in eval mode."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
+    weights = run_dir / "model.pt"
+    if weights.is_file():
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    else:
+        ckpts = sorted(run_dir.rglob("*.ckpt"))
+        if not ckpts:
+            raise FileNotFoundError(f"no model.pt or *.ckpt in {run_dir}: train the run with "
+                                    "callbacks.save_model (conf/callbacks/save_model.yaml)")
+        state = torch.load(ckpts[-1], map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict(_strip_prefix(state))
+    return model.eval(), datamodule, cfg
+
+
+def split_tensors(datamodule: Any, split: str) -> Tuple[Tensor, ...]:
+    """The tensors ``(x, y[, mask])`` of a datamodule's ``<split>_dataset``."""
+    dataset = getattr(datamodule, f"{split}_dataset", None)
+    if dataset is None:
+        raise AttributeError(f"{type(datamodule).__name__} has no {split}_dataset")
+    if hasattr(dataset, "tensors"):
+        return tuple(dataset.tensors)
+    items = [dataset[i] for i in range(len(dataset))]
+    return tuple(torch.stack([torch.as_tensor(it[j]) for it in items])
+                 for j in range(len(items[0])))
+
+
+# ---------------------------------------------------------------- ranking and masking
+def _scores(attr: Tensor) -> Tensor:
+    """Per-feature importance ``(N, F)``: |attribution|, summed over channels for images."""
+    a = attr.detach().abs()
+    return a.sum(1).flatten(1) if a.dim() > 2 else a.flatten(1)
+
+
+def _ranking(scores: Tensor, generator: torch.Generator) -> Tensor:
+    """Feature indices from most to least important; ties broken at random (not by index)."""
+    perm = torch.randperm(scores.shape[1], generator=generator)
+    order = torch.argsort(scores[:, perm], dim=1, descending=True, stable=True)
+    return perm[order]
+
+
+def feature_means(x_train: Tensor) -> Tensor:
+    """Training mean per feature (tabular, shape ``(F,)``) or per channel (images, ``(C,)``)."""
+    return x_train.mean(dim=(0, *range(2, x_train.dim()))) if x_train.dim() > 2 \
+        else x_train.mean(0)
+
+
+def replace_ranked(x: Tensor, scores: Tensor, fraction: float, mode: str, means: Tensor,
+                   generator: torch.Generator) -> Tensor:
+    """Copy of ``x`` with the top (``roar``) or bottom (``kar``) ``fraction`` of features
+    (pixels for images) by ``scores`` ``(N, F)`` replaced by ``means``."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    n_feat = scores.shape[1]
+    k = int(round(float(fraction) * n_feat))
+    order = _ranking(scores, generator)
+    chosen = order[:, :k] if mode == "roar" else order[:, n_feat - k:]
+    remove = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, chosen, True)
+    out = x.clone()
+    if x.dim() > 2:  # images: whole pixels take the per-channel mean
+        remove = remove.view(len(x), 1, *x.shape[2:]).expand_as(x)
+        fill = means.view(1, -1, *([1] * (x.dim() - 2))).expand_as(x)
+    else:
+        fill = means.view(1, -1).expand_as(x)
+    out[remove] = fill[remove].to(out.dtype)
+    return out
+
+
+# ---------------------------------------------------------------- attributions
+def _stochastic(method: str) -> bool:
+    if method == RANDOM:
+        return True
+    m = get_method(method)
+    return m.needs_references or "seed" in m.hparams
+
+
+def compute_scores(model: nn.Module, method: str, x: Tensor, y: Tensor, *, task_target: str,
+                   references: Tensor, seed: int, hparams: Mapping[str, Any],
+                   batch_size: int = 256) -> Tensor:
+    """Feature scores ``(N, F)`` of ``method`` for inputs ``x`` (``random``: uniform noise)."""
+    if method == RANDOM:
+        gen = torch.Generator().manual_seed(int(seed))
+        return torch.rand(_scores(x).shape, generator=gen)
+    fn = get_method(method)
+    kwargs = dict(hparams)
+    if "seed" in fn.hparams and "seed" not in kwargs:
+        kwargs["seed"] = int(seed)
+    parts = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size]
+            target = None
+            if task_target == "label" and y.dim() == 1 and not y.is_floating_point():
+                target = y[start:start + batch_size]
+            elif task_target == "pred":
+                with torch.no_grad():
+                    out = model(xb)
+                target = out.argmax(1) if out.dim() == 2 and out.shape[1] > 1 else None
+            parts.append(_scores(fn(model, xb, target, references=references, **kwargs)))
+    return torch.cat(parts)
+
+
+def _key(payload: Mapping[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(f".tmp{torch.randint(1 << 30, (1,)).item()}")
+    torch.save(obj, tmp)
+    tmp.replace(path)  # parallel jobs never see a half-written file
+
+
+def default_cache_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "roar" / "cache"
+
+
+def modified_dataset(run_dir: str | Path, method: str, fraction: float, mode: str = "roar",
+                     seed: int = 0, cache_dir: Optional[str | Path] = None,
+                     hparams: Optional[Mapping[str, Any]] = None, target: str = "pred",
+                     loaded: Optional[Tuple[nn.Module, Any]] = None,
+                     ) -> Tuple[Dict[str, Tuple[Tensor, ...]], Path, bool]:
+    """The run's splits with features replaced, from the cache when present.
+
+    Returns ``(splits, path, built)``: ``splits[name] = (x, y[, mask])`` for train/val/test,
+    the cache file, and whether it was built now (``False``: read from the cache).
+    ``loaded``: the run's ``(model, datamodule)`` if already loaded (saves reloading per call).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    run_dir = Path(run_dir).resolve()
+    hparams = dict(hparams or {})
+    if method != RANDOM:
+        try:  # aliases share the canonical name's cache; an unregistered name may still hit it
+            method = get_method(method).name
+        except ValueError:
+            pass
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(run_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    base = {"v": CACHE_VERSION, "run": str(run_dir), "method": method, "hparams": hparams,
+            "target": target}
+    key = _key({**base, "fraction": round(float(fraction), 6), "mode": mode, "seed": int(seed)})
+    path = cache / f"data-{method}-{mode}-{float(fraction):g}-s{seed}-{key}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True), path, False
+    model, datamodule = loaded if loaded is not None else load_run(run_dir)[:2]
+    splits = {s: split_tensors(datamodule, s) for s in SPLITS}
+    # Deterministic methods give the same attributions for every seed: one pass serves all.
+    attr_key = _key({**base, "seed": int(seed) if _stochastic(method) else None})
+    attr_path = cache / f"scores-{method}-{attr_key}.pt"
+    if attr_path.is_file():
+        scores = torch.load(attr_path, weights_only=True)
+    else:
+        log.info("ROAR: computing %s attributions of %s", method, run_dir)
+        x_train = splits["train"][0]
+        scores = {s: compute_scores(model, method, splits[s][0], splits[s][1], task_target=target,
+                                    references=x_train, seed=seed + i, hparams=hparams)
+                  for i, s in enumerate(SPLITS)}
+        _save_atomic(scores, attr_path)
+    means = feature_means(splits["train"][0])
+    gen = torch.Generator().manual_seed(int(seed))
+    out = {s: (replace_ranked(t[0], scores[s], fraction, mode, means, gen), *t[1:])
+           for s, t in splits.items()}
+    _save_atomic(out, path)
+    return out, path, True
