@@ -131,3 +131,20 @@ def test_bad_run_directories_fail_clearly(tmp_path):
         load_run(tmp_path / "old")
     with pytest.raises(FileNotFoundError, match="holds no trained run"):
         find_runs(tmp_path / "old")
+
+
+def test_sanity_checks_run_from_evaluate_config(trained_run, tmp_path):
+    """metric=[sanity] reaches priors.evaluation.sanity.run_sanity through the evaluate config
+    (the same route takes metric=[roar])."""
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("evaluate", overrides=[
+            f"run={trained_run}", f"out_dir={tmp_path / 'ev'}", "method=[grad]",
+            "metric=[kpm,sanity]", "metric.sanity.labels=false", "metric.sanity.n_examples=8",
+            "metric.sanity.methods=[grad]", "metric.sanity.metrics=[spearman]",
+            "n_examples=20", "progress=false"])
+    (result,) = _evaluate_module().evaluate(cfg)
+    frame = result["sanity"]
+    assert set(frame["randomization"]) >= {"cascading", "independent"} and len(frame) > 0
+    assert frame["mean"].dropna().between(-1, 1).all()
+    assert (tmp_path / "ev" / "sanity" / "sanity.csv").is_file()
+    assert (tmp_path / "ev" / "kpm.csv").is_file()

@@ -9,7 +9,6 @@ import torch
 from scipy import stats
 from skimage.feature import hog
 from skimage.metrics import structural_similarity
-from torch import nn
 
 from priors.evaluation.randomize import parameter_layers, randomized_models
 from priors.evaluation.roar import compose_train_config
@@ -18,24 +17,6 @@ from priors.evaluation.similarity import hog_pearson, similarities, spearman, ss
 from priors.models.small_cnn import SmallCNN
 from priors.pipeline import run
 
-
-def guided_backprop(model, inputs, target=None):
-    """Guided Backprop (Springenberg et al., ICLR workshop 2015): the gradient with every ReLU's
-    backward pass restricted to positive gradients. A test-only copy until the registered
-    ``guided_backprop`` method is merged; hooks are removed in ``finally``."""
-    def clamp(module, grad_input, grad_output):
-        return tuple(None if g is None else g.clamp_min(0) for g in grad_input)
-
-    handles = [m.register_full_backward_hook(clamp) for m in model.modules()
-               if isinstance(m, nn.ReLU)]
-    try:
-        x = inputs.detach().clone().requires_grad_(True)
-        out = model(x)
-        (grad,) = torch.autograd.grad(out.gather(1, target.view(-1, 1)).sum(), x)
-    finally:
-        for h in handles:
-            h.remove()
-    return grad
 
 
 def _normalized(a: torch.Tensor) -> np.ndarray:
@@ -100,7 +81,7 @@ def digits_cnn(tmp_path_factory) -> Path:
 
 
 def test_cascading_randomization_separates_gradient_from_guided_backprop(digits_cnn):
-    frame = run_sanity(digits_cnn, methods=["grad", guided_backprop], n_examples=32,
+    frame = run_sanity(digits_cnn, methods=["grad", "guided_backprop"], n_examples=32,
                        overrides=["logger=none", "trainer.max_epochs=2"])
     casc = frame[(frame.randomization == "cascading") & (frame.metric == "spearman")]
     grad = casc[casc.method == "grad"].set_index("step")["mean"]

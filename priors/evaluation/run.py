@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from hydra.utils import instantiate
 from torch import Tensor
 
 from ..attributions._target import Target
@@ -49,8 +50,10 @@ def metric_options(metrics: Mapping[str, Any] | Sequence[str]) -> Dict[str, Dict
     for name, options in metrics.items():
         if options is None:
             continue
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; choose from {list(METRICS)}")
+        if name not in METRICS and "_target_" not in options:
+            raise ValueError(f"unknown metric {name!r}; choose from {list(METRICS)} or give a "
+                             "'_target_' callable (run_dir, out_dir=...) such as "
+                             "priors.evaluation.roar.run_roar")
         out[name] = dict(options)
     return out
 
@@ -182,6 +185,13 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
         clock.add(f"axiom {name}", time.perf_counter() - t0)
         frame.to_csv(out / f"{name}.csv", index=False)
         results["axioms"][name] = frame
+    # Run-level evaluations that retrain or randomize the model (ROAR/KAR, sanity checks):
+    # Hydra partials called with the run and their own output folder.
+    for name, opts in options.items():
+        if "_target_" in opts:
+            t0 = time.perf_counter()
+            results[name] = instantiate(opts)(run.run_dir, out_dir=out / name)
+            clock.add(name, time.perf_counter() - t0)
     clock.add("total", time.perf_counter() - start)
     results["timing"] = clock.frame()
     results["timing"].to_csv(out / "timing.csv", index=False)
