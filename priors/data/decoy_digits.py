@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from priors.data.arguments import check_int as _check_int
-from priors.data.loaders import make_dataloader
+from priors.data.loaders import InMemoryLoaders
 
 __all__ = ["DecoyDigitsDataModule", "add_decoys", "decoy_shade", "load_upsampled_digits"]
 
@@ -76,7 +76,7 @@ def add_decoys(x: Tensor, shades: Tensor, corners: Tensor, patch_size: int = 4
     return x, mask
 
 
-class DecoyDigitsDataModule(pl.LightningDataModule):
+class DecoyDigitsDataModule(InMemoryLoaders, pl.LightningDataModule):
     """Decoy-Digits (see the module docstring): 10-class, 1x28x28 images with swatch masks.
 
     Args:
@@ -157,15 +157,3 @@ class DecoyDigitsDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Nothing to do: the data is built in ``__init__`` (in memory, under a second)."""
-
-    def train_dataloader(self) -> DataLoader:
-        return make_dataloader(self.train_dataset, self.batch_size, True, self.seed,
-                               self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        return make_dataloader(self.val_dataset, self.batch_size, False, self.seed,
-                               self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return make_dataloader(self.test_dataset, self.batch_size, False, self.seed,
-                               self.num_workers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["make_dataloader"]
+__all__ = ["InMemoryLoaders", "make_dataloader"]
 
 
 def _full_or(batch_size: int | None, n: int) -> int:
@@ -40,3 +40,20 @@ def make_dataloader(
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
+
+
+class InMemoryLoaders:
+    """The three loaders of a datamodule holding ``train_dataset``, ``val_dataset`` and
+    ``test_dataset`` in memory, with its ``batch_size``, ``seed`` and ``num_workers``."""
+
+    def train_dataloader(self) -> DataLoader:
+        return make_dataloader(self.train_dataset, self.batch_size, True, self.seed,
+                               self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return make_dataloader(self.val_dataset, self.batch_size, False, self.seed,
+                               self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return make_dataloader(self.test_dataset, self.batch_size, False, self.seed,
+                               self.num_workers)

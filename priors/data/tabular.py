@@ -24,10 +24,10 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from priors.data.arguments import check_batch_size, check_fraction, check_int, check_seed
-from priors.data.loaders import make_dataloader
+from priors.data.loaders import InMemoryLoaders
 
 __all__ = ["SPLITS", "TabularDataModule", "TabularState"]
 
@@ -57,7 +57,7 @@ class TabularState:
     test_dataset: TensorDataset
 
 
-class TabularDataModule(pl.LightningDataModule):
+class TabularDataModule(InMemoryLoaders, pl.LightningDataModule):
     """Splitting, train-only imputation/standardization and loaders for a table.
 
     Subclasses implement :meth:`load`; see the module docstring for what happens next.
@@ -340,16 +340,3 @@ class TabularDataModule(pl.LightningDataModule):
             )
         return np.asarray(x) * std + mean
 
-    # -------------------------------------------------------------- loaders
-
-    def train_dataloader(self) -> DataLoader:
-        return make_dataloader(self.train_dataset, self.batch_size, True, self.seed,
-                               self.num_workers)
-
-    def val_dataloader(self) -> DataLoader:
-        return make_dataloader(self.val_dataset, self.batch_size, False, self.seed,
-                               self.num_workers)
-
-    def test_dataloader(self) -> DataLoader:
-        return make_dataloader(self.test_dataset, self.batch_size, False, self.seed,
-                               self.num_workers)
