@@ -11,10 +11,14 @@ from .log_prob_gradient import log_prob_gradient
 from .integrated_gradients import integrated_gradients
 from .expected_gradients import ReferenceSampler, expected_gradients
 from .noise_tunnel import noise_tunnel, smoothgrad, smoothgrad_sq, vargrad
+from .transformer import (attention_gradcam, gradient_weighted_attention, partial_lrp,
+                          raw_attention, rollout, transformer_attribution)
 
 __all__ = [
-    "AttributionMethod", "ReferenceSampler", "attribute", "available_methods",
-    "expected_gradients", "get_method", "gradient", "input_x_gradient", "integrated_gradients",
-    "log_prob_gradient", "noise_tunnel", "register", "register_method", "resolve_method",
-    "smoothgrad", "smoothgrad_sq", "vargrad",
+    "AttributionMethod", "ReferenceSampler", "attention_gradcam", "attribute",
+    "available_methods", "expected_gradients", "get_method", "gradient",
+    "gradient_weighted_attention", "input_x_gradient", "integrated_gradients",
+    "log_prob_gradient", "noise_tunnel", "partial_lrp", "raw_attention", "register",
+    "register_method", "resolve_method", "rollout", "smoothgrad", "smoothgrad_sq",
+    "transformer_attribution", "vargrad",
 ]
