@@ -1,0 +1,1 @@
+"""Evaluation of attributions (perturbation tests in :mod:`priors.evaluation.perturbation`)."""
