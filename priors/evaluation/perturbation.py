@@ -99,7 +99,8 @@ def perturbation_test(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
         **hparams: the method's hyperparameters.
     """
     if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"x and y must be non-empty and of equal length, got {len(x)} and {len(y)}")
+        raise ValueError(f"x and y must be non-empty and of equal length, got {len(x)} and "
+                         f"{len(y)}")
     fr = np.asarray(fractions, dtype=float)
     if fr.ndim != 1 or len(fr) < 2 or np.any(np.diff(fr) <= 0) or fr[0] < 0 or fr[-1] > 1:
         raise ValueError(f"fractions must increase within [0, 1], at least two; got {fractions}")

@@ -42,8 +42,8 @@ def _pair(value: Size, name: str) -> Tuple[int, int]:
 class ViTTrace:
     """Intermediate tensors of one forward pass (all still in the autograd graph).
 
-    ``embed``: ``x`` (the input), ``tokens`` (CLS + patch embeddings, before the position embedding) and
-    ``pos_embed``; ``blocks``: one dict per block with ``x`` (block input), ``n1``, ``qkv``
+    ``embed``: ``x`` (the input), ``tokens`` (CLS + patch embeddings, before the position
+    embedding) and ``pos_embed``; ``blocks``: one dict per block with ``x`` (block input), ``n1``, ``qkv``
     (``(3, B, heads, N, head_dim)``), ``attn`` (softmax probabilities ``(B, heads, N, N)``),
     ``ctx`` (``attn @ v`` with heads merged, ``(B, N, dim)``), ``attn_out``, ``x1``
     (after the first residual add), ``n2``, ``h`` (fc1 output), ``g`` (GELU output),
