@@ -13,9 +13,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from priors.models import MLP, XAlexNet  # noqa: E402
+from priors.models import MLP, XAlexNet, XResNet50, XVGG16  # noqa: E402
 
-MODELS = ("xalexnet", "nhanes")
+MODELS = ("xalexnet", "xvgg16", "xresnet50", "nhanes")
 
 
 def common_args(description: str) -> argparse.ArgumentParser:
@@ -39,15 +39,20 @@ def setup(args) -> None:
 
 
 def model_and_batch(name: str, device: str, seed: int = 0):
-    """``(model, x, y, task, references)``: X-AlexNet on 16 x 3x128x128 (100 classes), or the
-    NHANES X-MLP on a full small-data batch (100 patients x 18 features; the real subset when
+    """``(model, x, y, task, references)``: X-AlexNet on 16 x 3x128x128 (100 classes); X-VGG16
+    and X-ResNet-50 at a quarter of the width on 16 x 3x64x64 (100 classes); or the NHANES
+    X-MLP on a full small-data batch (100 patients x 18 features; the real subset when
     data/nhanes holds it, else standard-normal features with random labels)."""
     torch.manual_seed(seed)
-    if name == "xalexnet":
-        model = XAlexNet(num_classes=100)
-        x = torch.randn(16, 3, 128, 128)
+    images = {"xalexnet": (lambda: XAlexNet(num_classes=100), 128),
+              "xvgg16": (lambda: XVGG16(num_classes=100, width=0.25, hidden=512), 64),
+              "xresnet50": (lambda: XResNet50(num_classes=100, width=0.25), 64)}
+    if name in images:
+        make, size = images[name]
+        model = make()
+        x = torch.randn(16, 3, size, size)
         y = torch.randint(0, 100, (16,))
-        refs = torch.randn(64, 3, 128, 128)
+        refs = torch.randn(64, 3, size, size)
         task = "multiclass"
     elif name == "nhanes":
         x, y, refs = _nhanes_batch(seed)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Tuple
 
+
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, MulticlassAccuracy,
@@ -13,11 +13,16 @@ from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, Multiclass
 
 from .attributions import ReferenceSampler
 from .batch import parse_batch
-from .checks import check_finite
-from .prior import Prior
+from .checks import (check_input_size, check_labels, explain_inplace,
+                     nonfinite_message)
+from .prior import Prior, check_inputs
+from .references import auto_references
+from .resume_state import ExactResume
+from .step import backward_to_parameters, prior_step_loss
+from .task import TASKS, task_loss  # noqa: F401 (task_loss: public here too)
 from .xdnn import assert_structurally_homogeneous
 
-TASKS = ("binary", "multiclass")
+ON_NONFINITE = ("raise", "skip")
 
 
 def unpack_batch(batch: Any, batch_fn: Optional[Callable] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
@@ -25,26 +30,7 @@ def unpack_batch(batch: Any, batch_fn: Optional[Callable] = None) -> Tuple[Tenso
     return tuple(parse_batch(batch, batch_fn, who="PriorModule"))  # type: ignore[return-value]
 
 
-def task_loss(outputs: Tensor, y: Tensor, task: str) -> Tensor:
-    """Binary: BCE with logits on a single logit; multi-class: cross-entropy."""
-    if task == "binary":
-        if outputs.dim() == 2 and outputs.shape[1] == 1:
-            outputs = outputs[:, 0]
-        if outputs.shape != y.shape:
-            raise ValueError(
-                f"binary task: model outputs {tuple(outputs.shape)} and labels {tuple(y.shape)} "
-                "must both be (batch,) (or outputs (batch, 1))"
-            )
-        return F.binary_cross_entropy_with_logits(outputs, y.to(outputs.dtype))
-    if outputs.dim() != 2 or y.shape != outputs.shape[:1]:
-        raise ValueError(
-            f"multiclass task: outputs must be (batch, classes) and labels (batch,); got "
-            f"{tuple(outputs.shape)} and {tuple(y.shape)}"
-        )
-    return F.cross_entropy(outputs, y.long())
-
-
-class PriorModule(pl.LightningModule):
+class PriorModule(ExactResume, pl.LightningModule):
     """Trains ``model`` on ``task_loss + prior.weight * prior.penalty``.
 
     Logs ``train/loss``, ``train/task_loss``, ``train/prior`` (unweighted penalty),
@@ -52,7 +38,11 @@ class PriorModule(pl.LightningModule):
     priors the task loss and the attribution share one forward pass (inputs require grad, one
     forward, one ``autograd.grad(create_graph=True)``, one backward). Expected Gradients draws
     its references from the datamodule's ``train_dataset`` (or the train dataloader's dataset)
-    through a :class:`~priors.attributions.ReferenceSampler`, without copying the data.
+    through a :class:`~priors.attributions.ReferenceSampler`, without copying the data; the drawn
+    references pass through the same batch hooks as training batches (``on_before_batch_transfer``,
+    device transfer, ``on_after_batch_transfer``), so they live in the input space of ``x``
+    (references you set yourself, ``module.references = ...``, are used as given). The prior's
+    own forwards (EG, IG, SmoothGrad) leave BatchNorm running statistics untouched.
 
     Args:
         model: any ``nn.Module`` mapping inputs to logits (``(B,)``/``(B, 1)`` for binary,
@@ -68,6 +58,17 @@ class PriorModule(pl.LightningModule):
         compile: ``torch.compile`` the model. Only without a prior: attribution priors back-
             propagate through a gradient (``create_graph=True``), and compiled graphs do not
             support this double backward, so ``compile=True`` with a prior raises ``ValueError``.
+        on_nonfinite: a NaN/inf training loss (task loss or penalty) ``"raise"`` s
+            ``FloatingPointError`` naming the step, the attribution method and the penalty's
+            value (default), or with ``"skip"`` the batch is skipped (no update) and counted in
+            ``train/skipped_batches`` (one process only: refused under DDP). The check reads
+            the loss on the host once per step.
+
+    Checkpoints (Lightning's ``ModelCheckpoint``) also hold what a bit-identical resume needs:
+    the global RNG states (torch, NumPy, Python), the training dataloader's generator, the
+    Expected Gradients reference sampler's generator and the skipped-batch count. Resume
+    exactly from checkpoints taken at epoch ends (mid-epoch, Lightning cannot resume a
+    plain DataLoader's position and warns).
 
     Mixed precision (``Trainer(precision="bf16-mixed")``) works with every prior: the double
     backward runs under autocast; the X-Gradient homogeneity check runs once, in float32 and with
@@ -85,8 +86,11 @@ class PriorModule(pl.LightningModule):
         lr: float = 1e-3,
         channels_last: bool = False,
         compile: bool = False,
+        on_nonfinite: str = "raise",
     ):
         super().__init__()
+        if on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {on_nonfinite!r}")
         if compile and prior is not None:
             raise ValueError(
                 f"compile=True cannot be used with an attribution prior ({prior!r}): "
@@ -101,7 +105,8 @@ class PriorModule(pl.LightningModule):
         if prior is not None and not isinstance(prior, Prior):
             raise TypeError(f"prior must be a priors.Prior or None, got {type(prior).__name__}")
         if prior is not None and prior.requires_xdnn and prior.check_homogeneity:
-            assert_structurally_homogeneous(model, f"The {prior.method} prior")
+            assert_structurally_homogeneous(model, f"The {prior.method} prior",
+                                            prior.trusted_layers)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         if compile:
@@ -114,8 +119,12 @@ class PriorModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.lr = lr
+        self.on_nonfinite = on_nonfinite
+        self.skipped_batches = 0
         self.references: Optional[Callable[[int], Tensor]] = None
         self._auto_references = False
+        self._sizes_checked = False
+        self._restored: Dict[str, Any] = {}
         # num_classes is also a datamodule hparam in some datamodules: Lightning refuses duplicates.
         self.save_hyperparameters(ignore=["model", "prior", "optimizer", "scheduler", "num_classes"])
         self.metrics = nn.ModuleDict({stage: self._make_metrics(stage) for stage in ("val", "test")})
@@ -129,56 +138,95 @@ class PriorModule(pl.LightningModule):
                        "acc": MulticlassAccuracy(self.num_classes, average="micro")}
         return MetricCollection(metrics, prefix=f"{stage}/")
 
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.on_nonfinite == "skip" and self.trainer.world_size > 1:
+            # A rank that skips its backward would leave the others waiting in the all-reduce.
+            raise ValueError("on_nonfinite='skip' works in one process only; under DDP "
+                             f"(world_size={self.trainer.world_size}) use on_nonfinite='raise'")
+
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
     def on_train_start(self) -> None:
+        self._restore_loader_generators()
         # References set by the user are kept; ours are redrawn from each fit's training data.
         if self.prior is None or not self.prior.needs_references:
             return
         if self.references is not None and not self._auto_references:
             return
-        dataset = getattr(self.trainer.datamodule, "train_dataset", None)
-        if dataset is None:
-            dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        if dataset is not None:
-            self.references = ReferenceSampler(dataset, seed=torch.initial_seed())
-            self._auto_references = True
+        self.references = auto_references(self.trainer, self, None, self.global_rank)
+        self._auto_references = self.references is not None
+        state = self._restored.pop("reference_sampler", None)
+        if state is not None and isinstance(self.references, ReferenceSampler):
+            self.references.load_state_dict(state)
 
     def _memory_format(self, x: Tensor) -> Tensor:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def _checked_batch(self, batch: Any, stage: str) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         x, y, mask = unpack_batch(batch)
+        check_inputs(x, f"{stage} inputs")
+        if not self._sizes_checked:  # a wrong feature count: say so, not a matrix-shape error
+            check_input_size(self.model, x, f"{stage} inputs")
+            self._sizes_checked = True
+        if len(y) != len(x):
+            raise ValueError(f"{stage} batch: {len(x)} inputs but {len(y)} labels")
+        check_labels(y, self.task, self.num_classes, f"{stage} labels")
+        return x, y, mask
+
+    def training_step(self, batch: Any, batch_idx: int) -> Optional[Tensor]:
+        x, y, mask = self._checked_batch(batch, "training")
         x = self._memory_format(x)
-        if self.prior is None:  # (Prior.forward_inputs checks the inputs itself)
-            check_finite(x, "training inputs")
-            outputs = self.model(x)
-            loss = task_loss(outputs, y, self.task)
-            self.log_dict({"train/loss": loss, "train/task_loss": loss}, on_step=True, on_epoch=True,
-                          batch_size=len(x))
-            return loss
-        if self.prior.needs_references and self.references is None:
+        if self.prior is not None and self.prior.needs_references and self.references is None:
             raise RuntimeError("Expected Gradients prior: no training dataset to draw references "
                                "from; set module.references = ReferenceSampler(dataset)")
-        xin = self.prior.forward_inputs(x)
-        out = self.prior.penalize(self.model, xin, self.model(xin), y, mask, self.references)
-        tl = task_loss(out.outputs, y, self.task)
-        loss = tl + out.weighted
-        self.log_dict({"train/loss": loss, "train/task_loss": tl, "train/prior": out.penalty,
-                       "train/prior_weighted": out.weighted}, on_step=True, on_epoch=True,
-                      batch_size=len(x))
-        return loss
+        method = self.prior.method if self.prior is not None else "none"
+        with explain_inplace(f"PriorModule ({method} prior)"):
+            step = prior_step_loss(self.model, self.prior, x, y, self.task, mask,
+                                   self.references, step=self.global_step, check_labels=False)
+        penalty = step.prior.penalty if step.prior is not None else None
+        if not self._finite(step.loss, step.task_loss, penalty):
+            return None
+        logs = {"train/loss": step.loss, "train/task_loss": step.task_loss}
+        if step.prior is not None:
+            logs.update({"train/prior": step.prior.penalty,
+                         "train/prior_weighted": step.prior.weighted})
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=len(x))
+        return step.loss
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        # With a shared forward the batch input is a leaf that requires grad; restricting the
+        # backward to the parameters skips computing (and storing) a gradient nobody reads.
+        if self.prior is None or "inputs" in kwargs:
+            super().backward(loss, *args, **kwargs)
+            return
+        backward_to_parameters(loss, [p for p in self.parameters() if p.requires_grad],
+                               *args, **kwargs)
+
+    def _finite(self, loss: Tensor, tl: Tensor, penalty: Optional[Tensor]) -> bool:
+        """``True`` if the loss is finite; else raise, or count the batch as skipped."""
+        if bool(torch.isfinite(loss)):
+            return True
+        method = self.prior.method if self.prior is not None else "none"
+        name = self.prior.penalty_name if self.prior is not None else "none"
+        message = nonfinite_message(self.global_step, method, name, loss, tl, penalty)
+        if self.on_nonfinite == "raise":
+            raise FloatingPointError(message + "; lower the learning rate or the prior weight, "
+                                     "check the data, or pass on_nonfinite='skip'")
+        self.skipped_batches += 1
+        self.log("train/skipped_batches", float(self.skipped_batches), on_step=True,
+                 on_epoch=False, batch_size=1, reduce_fx="max")
+        return False
 
     def _eval_step(self, batch: Any, stage: str) -> None:
-        x, y, _ = unpack_batch(batch)
-        check_finite(x, f"{stage} inputs")
+        x, y, _ = self._checked_batch(batch, stage)
         outputs = self.model(self._memory_format(x))
-        loss = task_loss(outputs, y, self.task)
+        loss = task_loss(outputs, y, self.task, check=False)
         self.metrics[stage].update(*self._scores_labels(outputs, y))
-        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(x))
+        # sync_dist: under DDP the logged loss is the mean over ranks, like the metrics.
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True)
 
     def _scores_labels(self, outputs: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
         if self.task == "binary":

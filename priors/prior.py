@@ -1,16 +1,20 @@
 """An attribution prior = attribution method + penalty + weight."""
 from __future__ import annotations
 
+import functools
+import inspect
 import weakref
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from torch import Tensor, nn
 
 from .attributions.expected_gradients import References
 from .attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
-from .checks import check_finite, leaf_or_graph_input
+from .checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
+                     leaf_or_graph_input)
+from .norm_stats import frozen_running_stats
 from .penalties import Penalty, get_penalty
-from .xdnn import assert_homogeneous
+from .xdnn import Trusted, assert_homogeneous
 
 
 class PriorOutput(NamedTuple):
@@ -33,7 +37,15 @@ class Prior:
         target: for multi-class models, attribute the ``"label"`` logit (default) or the
             predicted (``"pred"``) one; single-output models always use their one logit.
         check_homogeneity: for methods that need an X-DNN, verify once per model, on the first
-            batch, that the model is nonnegatively homogeneous and fail fast.
+            batch and in the mode the model is in (training mode during training), that the
+            model is nonnegatively homogeneous and fail fast.
+        trusted_layers: layer types (or ``"package.module.Class"`` paths) you vouch are
+            nonnegatively homogeneous although they are not on :mod:`priors.xdnn`'s allow-list.
+        penalty_options: keyword arguments of the penalty, e.g. ``{"floor": 1e-3}`` for
+            ``gini`` (see :func:`~priors.penalties.gini_penalty`).
+        warmup_steps: ramp the weight linearly from ``weight / warmup_steps`` to ``weight``
+            over the first ``warmup_steps`` training steps (0: full weight from the start); a
+            remedy for the Gini penalty's large gradients while attributions are still tiny.
         **hparams: the method's hyperparameters, e.g. ``k`` for ``eg``, ``n_steps`` for ``ig``
             (unknown names fail with the valid ones listed).
 
@@ -54,6 +66,9 @@ class Prior:
         weight: float = 1.0,
         target: str = "label",
         check_homogeneity: bool = True,
+        trusted_layers: Trusted = (),
+        penalty_options: Optional[Mapping[str, Any]] = None,
+        warmup_steps: int = 0,
         **hparams: Any,
     ):
         try:
@@ -66,14 +81,20 @@ class Prior:
                              "the parameters and cannot be a training prior")
         self.hparams: Dict[str, Any] = self.spec.check_hparams(hparams)
         self.penalty_name = penalty if isinstance(penalty, str) else getattr(penalty, "__name__", "custom")
-        self.penalty_fn = get_penalty(penalty)
-        if not float(weight) >= 0:
-            raise ValueError(f"prior weight must be a nonnegative number, got {weight}")
+        self.penalty_fn = _with_options(get_penalty(penalty), dict(penalty_options or {}),
+                                        self.penalty_name)
+        self.penalty_options = dict(penalty_options or {})
+        weight = check_weight(weight)
+        if isinstance(warmup_steps, bool) or not float(warmup_steps).is_integer() \
+                or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
+        self.warmup_steps = int(warmup_steps)
+        self.trusted_layers: Sequence[Any] = tuple(trusted_layers or ())
         if target not in ("label", "pred"):
             raise ValueError(f"target must be 'label' or 'pred', got {target!r}")
         if int(self.hparams.get("k", 1)) < 1:
             raise ValueError(f"k must be >= 1, got {self.hparams['k']}")
-        self.weight = float(weight)
+        self.weight = weight
         self.target = target
         self.check_homogeneity = check_homogeneity
         self._verified: weakref.WeakSet = weakref.WeakSet()
@@ -116,13 +137,20 @@ class Prior:
     def verify(self, model: nn.Module, x: Tensor) -> None:
         """Fail fast if an X-DNN method is used on a model that is not nonnegatively homogeneous."""
         if self.requires_xdnn and self.check_homogeneity and model not in self._verified:
-            assert_homogeneous(model, x.detach()[:64], purpose=f"The {self.method} prior")
+            assert_homogeneous(model, x.detach()[:64], purpose=f"The {self.method} prior",
+                               trusted=self.trusted_layers)
             self._verified.add(model)
+
+    def weight_at(self, step: Optional[int]) -> float:
+        """The weight at training step ``step`` (0-based), after the linear warm-up."""
+        if not self.warmup_steps or step is None:
+            return self.weight
+        return self.weight * min(1.0, (int(step) + 1) / self.warmup_steps)
 
     def forward_inputs(self, x: Tensor) -> Tensor:
         """The inputs the task's forward should run on: a tensor requiring grad when the method
         shares that forward (its outputs are then reused by :meth:`penalize`), else ``x``."""
-        check_finite(x, "inputs")
+        check_inputs(x, "inputs")
         return leaf_or_graph_input(x) if self.shares_forward else x
 
     def penalize(
@@ -134,16 +162,22 @@ class Prior:
         mask: Optional[Tensor] = None,
         references: Optional[References] = None,
         create_graph: bool = True,
+        step: Optional[int] = None,
     ) -> PriorOutput:
         """Attributions of ``model`` at ``inputs`` and their penalty, reusing ``outputs`` (the
-        model's outputs on ``inputs``, from :meth:`forward_inputs`) when the method can."""
+        model's outputs on ``inputs``, from :meth:`forward_inputs`) when the method can.
+
+        The method's own forwards (EG's interpolated points, IG's path, SmoothGrad's noisy
+        copies) leave BatchNorm running statistics untouched. ``step`` (the training step)
+        applies the weight warm-up."""
         if isinstance(model, nn.Module):
             self.verify(model, inputs)
-        attr = self.spec(model, inputs, self.attribution_target(outputs, y),
-                         create_graph=create_graph, outputs=outputs, references=references,
-                         **self.hparams)
+        with frozen_running_stats(model):
+            attr = self.spec(model, inputs, self.attribution_target(outputs, y),
+                             create_graph=create_graph, outputs=outputs, references=references,
+                             **self.hparams)
         penalty = self.penalty_fn(attr, mask)
-        return PriorOutput(outputs, attr, penalty, self.weight * penalty)
+        return PriorOutput(outputs, attr, penalty, self.weight_at(step) * penalty)
 
     def compute(
         self,
@@ -153,14 +187,34 @@ class Prior:
         mask: Optional[Tensor] = None,
         references: Optional[References] = None,
         create_graph: bool = True,
+        step: Optional[int] = None,
     ) -> PriorOutput:
         """Model outputs, attributions and penalty; one forward pass for shared-forward methods."""
         xin = self.forward_inputs(x)
-        return self.penalize(model, xin, model(xin), y, mask, references, create_graph)
+        return self.penalize(model, xin, model(xin), y, mask, references, create_graph, step)
 
     def __call__(self, model, x, y=None, mask=None, references=None) -> Tensor:
         """``weight * penalty``, differentiable w.r.t. the model parameters."""
         return self.compute(model, x, y, mask, references).weighted
+
+
+def check_inputs(x: Tensor, name: str = "inputs") -> None:
+    """What every prior needs of a batch input: a non-empty, floating-point, finite tensor."""
+    check_finite(x, name)
+    check_not_empty(x, name)
+    check_float_inputs(x, name)
+
+
+def _with_options(fn: Penalty, options: Dict[str, Any], name: str) -> Penalty:
+    if not options:
+        return fn
+    params = inspect.signature(fn).parameters
+    unknown = sorted(set(options) - set(params))
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        valid = [k for k in params if k not in ("attributions", "mask")]
+        raise ValueError(f"penalty {name!r} has no option {', '.join(unknown)}; its options: "
+                         f"{valid or 'none'}")
+    return functools.partial(fn, **options)
 
 
 def make_prior(method: str = "none", penalty: str | Penalty = "gini", weight: float = 1.0,

@@ -7,24 +7,25 @@ weight) with, over seeds, mean +- standard error of the test metric, the weight 
 mean validation metric (as Erion et al., Nature MI 2021, chose theirs), a paired t-test against
 the unregularized runs with the same seeds (``scipy.stats.ttest_rel``), the mean prior-cost
 ratio of :class:`~priors.callbacks.PriorCostMonitor` and extra metrics such as the attribution
-share on irrelevant features. Written: ``jobs.csv``, ``table.csv``, ``table.md``, ``table.png``.
+share on irrelevant features. Jobs evaluated by ``evaluate.py`` add the areas under their
+keep/remove curves (``<job>/evaluation/scores.csv``) as ``eval/<metric>/<method>`` columns.
+Written: ``jobs.csv``, ``table.csv``, ``table.md``, ``table.png``.
 """
 from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import math
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 from scipy import stats
 
 from .attributions import get_method
+from .report_jobs import EVAL_PREFIX, _flatten, _read_job, find_jobs  # noqa: F401
 from .prior import Prior
 
 BASELINE = "none"
@@ -37,65 +38,6 @@ IGNORED = ("seed", "data.seed", "paths.", "logger.", "hydra.", "trainer.default_
 # Per-setting means (and standard errors) of these metrics are added when present.
 EXTRA_METRICS = ("prior_cost/mean_ratio", "attr_share/irrelevant", "attr_share/irrelevant_uniform",
                  "best_step")
-
-
-def find_jobs(dirs: Iterable[str | Path]) -> List[Path]:
-    """Job directories (those holding ``.hydra/``) under each of ``dirs``."""
-    jobs: List[Path] = []
-    for d in map(Path, dirs):
-        if not d.is_dir():
-            raise FileNotFoundError(f"no such multirun directory: {d}")
-        found = sorted({p.parent for p in d.rglob(".hydra") if p.is_dir()})
-        if not found:
-            raise FileNotFoundError(f"{d} holds no Hydra job directories (none has .hydra/)")
-        jobs += found
-    return jobs
-
-
-def _flatten(cfg: dict, prefix: str = "") -> Dict[str, object]:
-    flat: Dict[str, object] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = tuple(value) if isinstance(value, list) else value
-    return flat
-
-
-def _read_job(job: Path) -> dict:
-    result_file = job / "result.json"
-    result: dict = {}
-    if result_file.is_file():
-        try:
-            result = json.loads(result_file.read_text())
-        except json.JSONDecodeError as err:
-            result = {"status": "failed", "error": f"unreadable result.json: {err}"}
-    status = result.get("status", "unfinished")
-    if status == "running":
-        status = "unfinished"
-    config = result.get("config")
-    if config is None and (job / ".hydra" / "config.yaml").is_file():
-        config = _load_config(job)
-    overrides = []
-    if (job / ".hydra" / "overrides.yaml").is_file():
-        overrides = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "overrides.yaml"))
-    error = str(result.get("error") or "").strip().splitlines()
-    return {"job": str(job), "status": status, "config": config or {},
-            "overrides": " ".join(map(str, overrides)), "metrics": result.get("metrics") or {},
-            "seconds": result.get("seconds", np.nan), "error": error[-1] if error else ""}
-
-
-def _load_config(job: Path) -> dict:
-    """The composed config of a job without result.json, resolved where possible (outside the
-    job, ``${hydra:...}`` cannot resolve, so the output dir is set to the job dir first)."""
-    cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
-    if "paths" in cfg and "output_dir" in cfg.paths:
-        cfg.paths.output_dir = str(job)
-    try:
-        return OmegaConf.to_container(cfg, resolve=True)
-    except Exception:  # noqa: BLE001 - other resolvers: keep the unresolved values
-        return OmegaConf.to_container(cfg)
 
 
 def _method_label(prior: Optional[dict]) -> str:
@@ -187,7 +129,8 @@ def summarize(jobs: pd.DataFrame, metric: str = "test/auroc",
                    **{select: _col(group, select).mean(), metric: _col(group, metric).mean(),
                       f"{metric} se": _se(_col(group, metric)), "seconds": group["seconds"].mean()})
         row.update(_paired(group, ok, variant, model, method, metric))
-        for extra in EXTRA_METRICS:
+        evaluated = [c for c in group.columns if c.startswith(EVAL_PREFIX)]
+        for extra in (*EXTRA_METRICS, *evaluated):
             if extra in group.columns and group[extra].notna().any():
                 row[extra] = group[extra].mean()
                 row[f"{extra} se"] = _se(group[extra])
@@ -291,6 +234,9 @@ def display_table(table: pd.DataFrame, metric: str = "test/auroc",
     if "attr_share/irrelevant" in table.columns:
         out["irrelevant attr. share"] = [pm(r, "attr_share/irrelevant", 3)
                                           for _, r in table.iterrows()]
+    for col in table.columns:  # attribution-evaluation areas (evaluate.py), means over seeds
+        if col.startswith(EVAL_PREFIX) and not col.endswith(" se"):
+            out[col] = table[col]
     out["failed"] = table["failed"]
     out["unfinished"] = table["unfinished"]
     for col in ("variant", "model", "penalty"):

@@ -9,22 +9,27 @@ convolutional layers carry no bias (and no BatchNorm) are. For such networks
 from __future__ import annotations
 
 import copy
-import warnings
+import importlib
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import Iterable, List, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from .norm_stats import frozen_running_stats
+
 _LINEAR = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
            nn.ConvTranspose3d)
 
-# Leaves that are positively homogeneous of degree 1 (given no bias).
+# The allow-list: leaves that are positively homogeneous of degree 1 (given no bias), in
+# training and in eval mode. Dropout multiplies by a mask, which is homogeneous; AlphaDropout and
+# FeatureAlphaDropout are affine in training mode and are therefore not listed. Any other leaf
+# type is refused unless vouched for (``trusted=`` or a class attribute ``__homogeneous__ = True``).
 HOMOGENEOUS_LAYERS: Tuple[type, ...] = _LINEAR + (
     nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.Identity, nn.Flatten, nn.Unflatten,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
     nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
@@ -32,33 +37,83 @@ HOMOGENEOUS_LAYERS: Tuple[type, ...] = _LINEAR + (
     nn.Upsample, nn.ChannelShuffle,
 )
 
-# Layers that break f(a x) = a f(x): normalizations subtract means / divide by scales (degree 0
-# or affine), saturating and smooth activations are not linear along rays.
+# Layers known to break f(a x) = a f(x) (named with a specific reason; everything outside the
+# allow-list is refused anyway): normalizations subtract means / divide by scales (degree 0 or
+# affine), saturating and smooth activations are not linear along rays.
 NON_HOMOGENEOUS_LAYERS: Tuple[type, ...] = (
     _BatchNorm, _InstanceNorm, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.RMSNorm,
     nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.SELU, nn.CELU, nn.Softplus, nn.Mish,
     nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.ReLU6, nn.Softmax, nn.LogSoftmax, nn.Softmin,
     nn.Softsign, nn.Tanhshrink, nn.Threshold, nn.LogSigmoid, nn.Hardshrink, nn.Softshrink,
-    nn.MultiheadAttention, nn.Bilinear, nn.Embedding, nn.RNNBase,
+    nn.MultiheadAttention, nn.Bilinear, nn.Embedding, nn.RNNBase, nn.AlphaDropout,
+    nn.FeatureAlphaDropout, nn.GLU, nn.RNNCellBase,
 )
+
+Trusted = Iterable[Union[type, str]]
+
+
+def _trusted_types(trusted: Trusted) -> Tuple[type, ...]:
+    """Layer types from classes or ``"package.module.Class"`` paths (for Hydra configs)."""
+    out = []
+    for t in trusted or ():
+        if isinstance(t, str):
+            module_name, _, attr = t.rpartition(".")
+            try:
+                t = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError, ValueError) as err:
+                raise ValueError(f"trusted layer {t!r} is not an importable "
+                                 f"'package.module.Class' path: {err}") from None
+        if not isinstance(t, type) or not issubclass(t, nn.Module):
+            raise TypeError(f"trusted layers must be nn.Module subclasses, got {t!r}")
+        out.append(t)
+    return tuple(out)
+
+
+def _bookkeeping(model: nn.Module) -> set:
+    """Modules that are no part of the model's function: metrics (and what they hold) and
+    losses, which a LightningModule attributed as a whole may carry."""
+    try:
+        from torchmetrics import Metric
+    except ImportError:  # pragma: no cover - torchmetrics is a dependency
+        Metric = ()  # type: ignore[assignment]
+    out = set()
+    for m in model.modules():
+        if isinstance(m, Metric) or isinstance(m, nn.modules.loss._Loss):
+            out.update(m.modules())
+    return out
+
+
+def _vouched(module: nn.Module, trusted: Tuple[type, ...]) -> bool:
+    if isinstance(module, HOMOGENEOUS_LAYERS) or isinstance(module, trusted):
+        return True
+    if getattr(type(module), "__homogeneous__", False) is True:
+        return True
+    # ConstantPad adds a constant: homogeneous only when it pads with zeros.
+    return isinstance(module, nn.modules.padding._ConstantPadNd) and module.value == 0
 
 
 class NonHomogeneousError(ValueError):
     """The model is not nonnegatively homogeneous, so X-Gradient would not equal IG."""
 
 
-def find_non_homogeneous(model: nn.Module) -> List[Tuple[str, str]]:
+def find_non_homogeneous(model: nn.Module, trusted: Trusted = ()) -> List[Tuple[str, str]]:
     """Structural check: ``(layer name, reason)`` for every part that breaks homogeneity.
 
-    Catches biases of linear/conv layers, bias-like parameters of custom layers, normalization
-    layers and non-homogeneous activation modules. Operations done functionally inside a custom
+    An allow-list: every leaf module must be a known homogeneous layer
+    (:data:`HOMOGENEOUS_LAYERS`), a type listed in ``trusted`` (classes or dotted paths) or a
+    class declaring ``__homogeneous__ = True``; linear/conv layers must carry no bias, and no
+    module may hold a bias-like parameter. Operations done functionally inside a custom
     ``forward`` are invisible here; :func:`check_homogeneity` tests the function numerically.
     """
+    trusted_types = _trusted_types(trusted)
     problems = []
+    skipped = _bookkeeping(model)
     for name, module in model.named_modules():
+        if module in skipped:
+            continue
         label = name or "<root>"
         kind = type(module).__name__
-        if isinstance(module, NON_HOMOGENEOUS_LAYERS):
+        if isinstance(module, NON_HOMOGENEOUS_LAYERS) and not isinstance(module, trusted_types):
             problems.append((label, f"{kind} is not nonnegatively homogeneous"))
             continue
         if isinstance(module, _LINEAR):
@@ -68,6 +123,11 @@ def find_non_homogeneous(model: nn.Module) -> List[Tuple[str, str]]:
         for pname, _ in module.named_parameters(recurse=False):
             if "bias" in pname.lower():
                 problems.append((label, f"{kind} has a bias-like parameter {pname!r}"))
+        is_leaf = next(module.children(), None) is None
+        if is_leaf and not _vouched(module, trusted_types):
+            problems.append((label, f"{kind} is not a known homogeneous layer (if it is, vouch "
+                                    f"for it: trusted=[{type(module).__module__}.{kind}] or "
+                                    "the class attribute __homogeneous__ = True)"))
     return problems
 
 
@@ -77,8 +137,9 @@ def _describe(problems: Sequence[Tuple[str, str]]) -> str:
     return shown + more
 
 
-def assert_structurally_homogeneous(model: nn.Module, purpose: str = "X-Gradient") -> None:
-    problems = find_non_homogeneous(model)
+def assert_structurally_homogeneous(model: nn.Module, purpose: str = "X-Gradient",
+                                    trusted: Trusted = ()) -> None:
+    problems = find_non_homogeneous(model, trusted)
     if problems:
         raise NonHomogeneousError(
             f"{purpose} needs a nonnegatively homogeneous model (an X-DNN), but "
@@ -87,13 +148,15 @@ def assert_structurally_homogeneous(model: nn.Module, purpose: str = "X-Gradient
         )
 
 
-def to_xdnn(model: nn.Module, inplace: bool = False) -> nn.Module:
+def to_xdnn(model: nn.Module, inplace: bool = False, trusted: Trusted = ()) -> nn.Module:
     """Return a copy of ``model`` with the bias of every Linear/Conv layer removed.
 
     Refuses, naming the layer, models with parts that removing biases cannot fix
-    (normalization layers, non-homogeneous activations, bias-carrying custom layers).
+    (normalization layers, non-homogeneous activations, bias-carrying custom layers, leaf
+    layers outside the allow-list that ``trusted`` does not vouch for).
     """
-    problems = [(n, r) for n, r in find_non_homogeneous(model) if not r.endswith("has a bias")]
+    problems = [(n, r) for n, r in find_non_homogeneous(model, trusted)
+                if not r.endswith("has a bias")]
     if problems:
         raise NonHomogeneousError(
             f"cannot turn this model into an X-DNN: {_describe(problems)}. Removing the biases of "
@@ -103,14 +166,6 @@ def to_xdnn(model: nn.Module, inplace: bool = False) -> nn.Module:
     for module in xmodel.modules():
         if isinstance(module, _LINEAR) and module.bias is not None:
             module.bias = None
-    unknown = sorted({type(m).__name__ for m in xmodel.modules()
-                      if not list(m.children()) and not isinstance(m, HOMOGENEOUS_LAYERS)})
-    if unknown:
-        warnings.warn(
-            f"to_xdnn cannot verify layers of type {unknown} structurally; use "
-            "priors.check_homogeneity(model, x) to test f(a x) == a f(x) numerically",
-            stacklevel=2,
-        )
     return xmodel
 
 
@@ -131,6 +186,7 @@ def check_homogeneity(
     inputs: Tensor,
     scales: Sequence[float] = (0.5, 2.0, 4.0),
     rtol: float | None = None,
+    mode: str = "current",
 ) -> HomogeneityCheck:
     """Numerically test :math:`f(a x) = a f(x)` for the given ``scales`` (all > 0).
 
@@ -138,40 +194,60 @@ def check_homogeneity(
     format, so an X-DNN passes up to summation order even with TF32 or bf16 kernels.
 
     The relative error is ``max |f(a x) - a f(x)| / max |a f(x)|``; the tolerance ``rtol``
-    defaults to 1e-4 in float32 and 1e-9 in float64. Runs in eval mode (dropout off), without
-    gradients and outside autocast, and restores the training flag.
+    defaults to 1e-4 in float32 and 1e-9 in float64. ``mode="current"`` (default) tests the
+    model in the mode its modules are in, the mode a training prior runs in: in training mode
+    each forward sees the same random stream, so dropout draws the same mask for ``x`` and
+    ``a x`` (and AlphaDropout, affine in training mode, fails); ``mode="eval"`` tests the
+    evaluation function. Runs without gradients and outside autocast, leaves the global RNG,
+    normalization statistics and training flags as it found them.
     """
     if any(a <= 0 for a in scales):
         raise ValueError("scales must be positive")
+    if mode not in ("current", "eval"):
+        raise ValueError(f"mode must be 'current' or 'eval', got {mode!r}")
     if rtol is None:
         rtol = 1e-9 if inputs.dtype == torch.float64 else 1e-4
     # Restore each submodule's own flag: a user may keep parts (frozen BatchNorm) in eval.
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    if mode == "eval":
+        model.eval()
+    devices = [inputs.device] if inputs.device.type == "cuda" else []
+    seed = 0
+
+    def run(z: Tensor) -> Tensor:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return model(z)
+
     try:
         # Autocast (bf16/fp16) rounding would swamp the tolerance: check in full precision.
-        with torch.no_grad(), torch.autocast(inputs.device.type, enabled=False):
-            base = model(inputs)
+        with torch.no_grad(), torch.autocast(inputs.device.type, enabled=False), \
+                frozen_running_stats(model), torch.random.fork_rng(devices=devices):
+            seed = int(torch.randint(2**62, ()).item())  # drawn inside fork_rng: no trace
+            base = run(inputs)
             worst, worst_scale = 0.0, float(scales[0])
             for a in scales:
                 expected = a * base
-                err = (model(a * inputs) - expected).abs().max()
+                err = (run(a * inputs) - expected).abs().max()
                 rel = float(err / expected.abs().max().clamp_min(torch.finfo(inputs.dtype).tiny))
                 if rel > worst:
                     worst, worst_scale = rel, float(a)
     finally:
-        for m, mode in modes:
-            m.training = mode
+        for m, was_training in modes:
+            m.training = was_training
     return HomogeneityCheck(passed=worst <= rtol, max_rel_error=worst, worst_scale=worst_scale)
 
 
-def assert_homogeneous(model: nn.Module, inputs: Tensor, purpose: str = "X-Gradient") -> None:
+def assert_homogeneous(model: nn.Module, inputs: Tensor, purpose: str = "X-Gradient",
+                       trusted: Trusted = (), mode: str = "current") -> None:
     """Structural and numeric check; raises :class:`NonHomogeneousError` naming the problem."""
-    assert_structurally_homogeneous(model, purpose)
-    result = check_homogeneity(model, inputs)
+    assert_structurally_homogeneous(model, purpose, trusted)
+    result = check_homogeneity(model, inputs, mode=mode)
     if not result:
+        where = "training" if mode == "current" and model.training else "evaluation"
         raise NonHomogeneousError(
             f"{purpose} needs a nonnegatively homogeneous model, but f(a x) differs from a f(x) "
-            f"by a relative {result.max_rel_error:.3g} at a={result.worst_scale} on this batch. "
-            "A custom forward probably adds constants or applies a non-homogeneous function."
+            f"by a relative {result.max_rel_error:.3g} at a={result.worst_scale} on this batch "
+            f"(model in {where} mode). A custom forward probably adds constants or applies a "
+            "non-homogeneous function."
         )

@@ -7,14 +7,12 @@ import torch
 import torch.nn.functional as F
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 from torch import nn
-from torch.func import functional_call
 from torch.utils.data import Dataset, TensorDataset
 
 from priors import to_xdnn
 from priors.attributions import (ReferenceSampler, expected_gradients, gradient,
                                  input_x_gradient, integrated_gradients, log_prob_gradient)
 from priors.models import MLP
-from priors.penalties import gini_penalty, l1_penalty
 
 # Captum builds its Riemann nodes with float32 torch.linspace and casts the quadrature weights to
 # float32; ours are float64. Hence agreement to ~1e-8 relative (seen: up to 3e-9 for
@@ -257,120 +255,14 @@ def test_log_prob_gradient_multiclass():
 # ----------------------------------------------------------------------------- double backward
 
 
-def _attribute(method, model, x, target, refs):
-    if method == "gradient":
-        return gradient(model, x, target, create_graph=True)
-    if method == "input_x_gradient":
-        return input_x_gradient(model, x, target, create_graph=True)
-    if method == "log_prob_gradient":
-        return log_prob_gradient(model, x, create_graph=True)
-    if method == "integrated_gradients":
-        return integrated_gradients(model, x, target=target, n_steps=3, create_graph=True)
-    # Reseed inside so that every gradcheck evaluation draws the same references and alphas.
-    torch.manual_seed(0)
-    return expected_gradients(model, x, refs, target, k=2, create_graph=True)
-
-
-METHODS = ["gradient", "input_x_gradient", "log_prob_gradient", "integrated_gradients",
-           "expected_gradients"]
-
-
-def _penalty_of_params(model, method, penalty, x, target, refs):
-    names = [n for n, _ in model.named_parameters()]
-
-    def f(*params):
-        fmodel = lambda inp: functional_call(model, dict(zip(names, params)), (inp,))  # noqa: E731
-        return penalty(_attribute(method, fmodel, x, target, refs))
-
-    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
-    return f, params
-
-
-@pytest.mark.parametrize("penalty", [gini_penalty, l1_penalty], ids=["gini", "l1"])
-@pytest.mark.parametrize("out", [1, 3], ids=["binary", "multiclass"])
-@pytest.mark.parametrize("method", METHODS)
-def test_penalty_gradient_wrt_parameters(method, out, penalty):
-    torch.manual_seed(5)
-    model = nn.Sequential(nn.Linear(4, 5), nn.Softplus(), nn.Linear(5, out)).double()
-    x = torch.randn(3, 4, dtype=torch.float64)
-    refs = torch.randn(6, 4, dtype=torch.float64)
-    target = None if out == 1 or method == "log_prob_gradient" else torch.tensor([0, 2, 1])
-    f, params = _penalty_of_params(model, method, penalty, x, target, refs)
-    # The output bias cannot change input gradients: allow unused parameters.
-    grads = torch.autograd.grad(f(*params), params, allow_unused=True, materialize_grads=True)
-    assert sum(float(g.norm()) for g in grads) > 1e-4, "penalty gradient vanished"
-    assert torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-6, rtol=1e-4)
-
-
-def test_x_gradient_penalty_gradcheck_on_relu_xmlp():
-    torch.manual_seed(6)
-    model = MLP(4, hidden=(5, 5), bias=False).double()
-    x = torch.randn(3, 4, dtype=torch.float64)
-    # A finite-difference step of 1e-6 must not flip any ReLU: keep pre-activations well away.
-    h = x.clone()
-    for layer in model.net:
-        h = layer(h).detach()
-        if isinstance(layer, nn.Linear) and layer is not model.net[-1]:
-            assert float(h.abs().min()) > 1e-3
-    f, params = _penalty_of_params(model, "input_x_gradient", gini_penalty, x, None, None)
-    grads = torch.autograd.grad(f(*params), params)
-    assert sum(float(g.norm()) for g in grads) > 1e-4
-    assert torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-6, rtol=1e-4)
-
-
-# ----------------------------------------------------------------------------- bad input
-
-
-ALL = {
-    "gradient": lambda m, x, t=None: gradient(m, x, t),
-    "input_x_gradient": lambda m, x, t=None: input_x_gradient(m, x, t),
-    "log_prob_gradient": lambda m, x, t=None: log_prob_gradient(m, x),
-    "integrated_gradients": lambda m, x, t=None: integrated_gradients(m, x, target=t, n_steps=4),
-    "expected_gradients": lambda m, x, t=None: expected_gradients(
-        m, x, torch.zeros(2, *x.shape[1:], dtype=x.dtype), t),
-}
-
-
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-@pytest.mark.parametrize("method", METHODS)
-def test_non_finite_inputs_rejected(method, bad):
-    model, x, _ = make_case("mlp_binary")
-    x[2, 1] = bad
-    with pytest.raises(ValueError, match="non-finite"):
-        ALL[method](model, x)
-
-
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "log_prob_gradient"])
-def test_target_errors(method):
-    model, x, _ = make_case("mlp_multi")  # 6 examples, 3 classes
-    with pytest.raises(ValueError, match="target"):
-        ALL[method](model, x, torch.zeros(4, dtype=torch.long))
-    with pytest.raises(ValueError, match="target"):
-        ALL[method](model, x, torch.zeros(6, 1, dtype=torch.long))
-    with pytest.raises(ValueError, match="3 outputs"):
-        ALL[method](model, x, None)
-    with pytest.raises(ValueError, match="out of range"):
-        ALL[method](model, x, 3)
+# Generic checks of every registered method (penalty gradcheck, bad inputs, targets, no graph
+# without create_graph): tests/test_registry.py.
 
 
 def test_log_prob_gradient_takes_no_target():
     model, x, _ = make_case("mlp_multi")
     with pytest.raises(ValueError, match="no target"):
         log_prob_gradient(model, x, torch.zeros(6, dtype=torch.long))
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_no_graph_without_create_graph(method):
-    model, x, _ = make_case("mlp_binary")
-    attr = ALL[method](model, x)
-    assert attr.shape == x.shape and not attr.requires_grad
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_unbatched_input_rejected(method):
-    model, x, _ = make_case("mlp_binary")
-    with pytest.raises(ValueError, match="batched"):
-        ALL[method](model, x[0])
 
 
 def test_bad_ig_method_and_baseline():

@@ -172,8 +172,9 @@ def test_forward_passes_per_step(digits, route, forwards_per_step):
     else:
         module, callbacks = DigitsMLP(), [AttributionPrior(route[-2:], "gini", weight=WEIGHT)]
     calls = []
-    # Count training-mode forwards; the one-off homogeneity check runs in eval mode.
-    module.net.register_forward_hook(lambda m, i, o: calls.append(1) if m.training else None)
+    # Count training forwards; the one-off homogeneity check runs without gradients.
+    module.net.register_forward_hook(
+        lambda m, i, o: calls.append(1) if m.training and torch.is_grad_enabled() else None)
     trainer = fit(module, digits, callbacks, epochs=1)
     assert trainer.global_step == 5
     assert len(calls) == forwards_per_step * trainer.global_step
@@ -250,7 +251,8 @@ def test_monitor_leaves_user_module_state_bit_identical(digits):
     plain, watched = run([]), run([PriorCostMonitor(every_n_steps=1, warmup_steps=0)])
     for (name, a), b in zip(plain.state_dict().items(), watched.state_dict().values()):
         assert torch.equal(a, b), name
-    assert plain.net[1].num_batches_tracked == 10  # EG's forward in train mode updates BN too
+    # Only the task's forward updates BatchNorm statistics, not EG's forward at the references.
+    assert plain.net[1].num_batches_tracked == 5
     assert torch.equal(plain.train_acc.compute(), watched.train_acc.compute())
 
 
@@ -263,7 +265,8 @@ def test_monitor_ratio_exceeds_one(digits, tmp_path, method):
     rows = csv_metrics(csv).dropna(subset=["prior_cost/ratio_step"])
     assert len(rows) == 9
     ratio = rows["prior_cost/prior_ms_step"] / rows["prior_cost/baseline_ms_step"]
-    assert (ratio - rows["prior_cost/ratio_step"]).abs().max() < 1e-6
+    # Logged in float32: compare relatively (ratios reach ~20 on a loaded machine).
+    assert ((ratio - rows["prior_cost/ratio_step"]).abs() / ratio).max() < 1e-6
     # Medians, not means: one preempted replay on a busy machine must not decide the test.
     assert statistics.median(rows["prior_cost/ratio_step"]) > 1.0
     summary = monitor.summary()

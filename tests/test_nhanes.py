@@ -232,6 +232,7 @@ def test_dataloaders(dm, small):
 
 
 # ----------------------------------------------------------------------------- errors
+# (packaged=False: these exercise the download path, which the packaged copy would bypass)
 
 
 def test_offline_download_fails_fast_with_path_and_url(tmp_path, monkeypatch):
@@ -240,7 +241,7 @@ def test_offline_download_fails_fast_with_path_and_url(tmp_path, monkeypatch):
 
     monkeypatch.setattr(download_mod.urllib.request, "urlopen", offline)
     target = tmp_path / "empty" / "nhanes"
-    dm = NHANESDataModule(data_dir=target, download=True)
+    dm = NHANESDataModule(data_dir=target, download=True, packaged=False)
     with pytest.raises(DownloadError) as info:
         dm.prepare_data()
     msg = str(info.value)
@@ -254,7 +255,7 @@ def test_offline_download_fails_fast_with_path_and_url(tmp_path, monkeypatch):
 def test_real_network_failure_is_fast(tmp_path, monkeypatch):
     # a closed local port: exercises the real urllib path, fails whether or not CI is online
     monkeypatch.setattr(nhanes_mod, "NHANES_URL_BASE", "http://127.0.0.1:9/")
-    dm = NHANESDataModule(data_dir=tmp_path, download=True)
+    dm = NHANESDataModule(data_dir=tmp_path, download=True, packaged=False)
     start = time.monotonic()
     with pytest.raises(DownloadError) as info:
         dm.setup()  # setup downloads when files are missing
@@ -264,7 +265,7 @@ def test_real_network_failure_is_fast(tmp_path, monkeypatch):
 
 
 def test_missing_without_download_names_path(tmp_path):
-    dm = NHANESDataModule(data_dir=tmp_path / "nowhere", download=False)
+    dm = NHANESDataModule(data_dir=tmp_path / "nowhere", download=False, packaged=False)
     with pytest.raises(DatasetNotFoundError) as info:
         dm.prepare_data()
     msg = str(info.value)

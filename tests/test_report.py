@@ -14,11 +14,11 @@ GAINS = [0.010, 0.030, 0.000, 0.020, 0.015]
 
 
 def make_job(root, num, method, weight, seed, status="ok", test=None, val=None, extra=None,
-             n_irrelevant=0, with_result=True):
+             n_irrelevant=0, with_result=True, **prior_settings):
     job = root / str(num)
     (job / ".hydra").mkdir(parents=True)
     prior = {"_target_": "priors.prior.make_prior", "method": method, "penalty": "gini",
-             "weight": weight, "k": 1}
+             "weight": weight, "k": 1, **prior_settings}
     config = {"seed": seed, "prior": prior, "paths": {"output_dir": str(job)},
               "model": {"_target_": "priors.models.MLP", "bias": False},
               "data": {"split": "small_data", "n_irrelevant": n_irrelevant, "seed": seed}}
@@ -123,3 +123,42 @@ def test_clear_errors(tmp_path, sweep, capsys):
         collect([tmp_path / "empty"])
     with pytest.raises(KeyError, match="test/acc"):
         write_report([sweep], tmp_path / "r", metric="test/acc", plot=False)
+
+
+def test_evaluation_scores_become_columns(sweep, tmp_path):
+    """evaluate.py's <job>/evaluation/scores.csv: per-setting means of the curve areas."""
+    areas = {}
+    for num in (1, 4, 7):  # three seeds of xg at weight 0.1
+        kpm = 1.0 + num / 10
+        areas.setdefault("xg", []).append(kpm)
+        (sweep / str(num) / "evaluation").mkdir()
+        pd.DataFrame({"metric": ["kpm", "ram"], "method": ["ig", "ig"], "auc": [kpm, 0.6],
+                      "higher_is_better": [True, False]}).to_csv(
+            sweep / str(num) / "evaluation" / "scores.csv", index=False)
+    jobs = collect([sweep])
+    assert len(jobs) == 17  # evaluation/ folders are not jobs
+    table = summarize(jobs)
+    xg = table[(table["method"] == "xg") & (table["weight"] == 0.1)].iloc[0]
+    assert xg["eval/kpm/ig"] == pytest.approx(np.mean(areas["xg"]))
+    assert xg["eval/ram/ig"] == pytest.approx(0.6)
+    assert math.isnan(table[table["method"] == "none"].iloc[0]["eval/kpm/ig"])
+    paths = write_report([sweep], tmp_path / "report", plot=False)
+    assert "eval/kpm/ig" in paths["markdown"].read_text()
+
+
+def test_every_non_default_prior_setting_makes_its_own_row(tmp_path):
+    """Two sweeps differing only in prior.target (and EG's k) give separate rows, never a row
+    pooling the seeds of both."""
+    root = tmp_path / "multirun"
+    num = 0
+    for seed in range(3):
+        make_job(root, num, "none", 0.0, seed, test=0.70, val=0.80); num += 1
+        make_job(root, num, "xg", 0.1, seed, test=0.71, val=0.81, target="label"); num += 1
+        make_job(root, num, "xg", 0.1, seed, test=0.75, val=0.81, target="pred"); num += 1
+        make_job(root, num, "eg", 0.1, seed, test=0.72, val=0.81, k=4); num += 1
+    table = summarize(collect([root]))
+    assert sorted(table["method"]) == ["eg(k=4)", "none", "xg", "xg(target=pred)"]
+    assert list(table["n"]) == [3, 3, 3, 3]
+    by_method = table.set_index("method")
+    assert by_method.loc["xg(target=pred)", "test/auroc"] == pytest.approx(0.75)
+    assert by_method.loc["xg", "test/auroc"] == pytest.approx(0.71)

@@ -31,7 +31,8 @@ def test_methods_are_registered_and_differentiable():
     assert set(METHODS) <= set(available_methods(differentiable=True))
     assert not get_method("rollout").uses_target
     assert get_method("transformer_attribution").uses_target
-    with pytest.raises(TypeError, match="priors.models.ViT"):
+    assert set(METHODS) == set(available_methods(requires_vit=True))
+    with pytest.raises(ValueError, match="priors.models.ViT"):
         get_method("rollout")(torch.nn.Linear(4, 2), torch.rand(2, 4))
 
 

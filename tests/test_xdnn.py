@@ -71,7 +71,7 @@ def test_check_homogeneity():
 
 
 class AddConstant(nn.Module):
-    """No parameters, so structurally invisible, but f(a x) != a f(x)."""
+    """No parameters: vouched for (trusted), it is structurally invisible, but f(a x) != a f(x)."""
 
     def forward(self, x):
         return x + 0.5
@@ -80,11 +80,11 @@ class AddConstant(nn.Module):
 def test_functional_constant_caught_numerically_only():
     model = nn.Sequential(nn.Linear(4, 5, bias=False), AddConstant(), nn.ReLU(),
                           nn.Linear(5, 1, bias=False))
-    assert find_non_homogeneous(model) == []
+    assert find_non_homogeneous(model, trusted=[AddConstant]) == []
     x = torch.randn(8, 4)
     assert not check_homogeneity(model, x)
     with pytest.raises(NonHomogeneousError, match="relative"):
-        assert_homogeneous(model, x)
+        assert_homogeneous(model, x, trusted=[AddConstant])
 
 
 def test_check_homogeneity_restores_training_mode():

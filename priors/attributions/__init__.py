@@ -11,14 +11,18 @@ from .log_prob_gradient import log_prob_gradient
 from .integrated_gradients import integrated_gradients
 from .expected_gradients import ReferenceSampler, expected_gradients
 from .noise_tunnel import noise_tunnel, smoothgrad, smoothgrad_sq, vargrad
+from .guided_backprop import guided_backprop
+from .grad_cam import grad_cam
+from .guided_grad_cam import guided_grad_cam
+from .random_attribution import random_attribution
 from .transformer import (attention_gradcam, gradient_weighted_attention, partial_lrp,
                           raw_attention, rollout, transformer_attribution)
 
 __all__ = [
     "AttributionMethod", "ReferenceSampler", "attention_gradcam", "attribute",
-    "available_methods", "expected_gradients", "get_method", "gradient",
-    "gradient_weighted_attention", "input_x_gradient", "integrated_gradients",
-    "log_prob_gradient", "noise_tunnel", "partial_lrp", "raw_attention", "register",
-    "register_method", "resolve_method", "rollout", "smoothgrad", "smoothgrad_sq",
-    "transformer_attribution", "vargrad",
+    "available_methods", "expected_gradients", "get_method", "grad_cam", "gradient",
+    "gradient_weighted_attention", "guided_backprop", "guided_grad_cam", "input_x_gradient",
+    "integrated_gradients", "log_prob_gradient", "noise_tunnel", "partial_lrp",
+    "random_attribution", "raw_attention", "register", "register_method", "resolve_method",
+    "rollout", "smoothgrad", "smoothgrad_sq", "transformer_attribution", "vargrad",
 ]

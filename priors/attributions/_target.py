@@ -1,7 +1,7 @@
 """Selection of the attributed output per example (input checks live in ``priors.checks``)."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 import torch
 from torch import Tensor

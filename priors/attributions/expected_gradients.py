@@ -1,11 +1,11 @@
 """Expected Gradients: Integrated Gradients averaged over references drawn from the data."""
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset, default_collate
 
 from ..checks import check_batched, check_finite
 from ._target import Target, interleave_target, select_output
@@ -15,28 +15,72 @@ from .registry import register
 class ReferenceSampler:
     """Streams random reference inputs from a map-style dataset without copying it.
 
-    Each call ``sampler(n)`` draws ``n`` indices uniformly with replacement and returns the
-    stacked inputs (element ``input_index`` of each dataset item). A ``TensorDataset`` is
-    indexed directly, other datasets item by item. Any batch size works.
+    Each call ``sampler(n)`` draws ``n`` indices uniformly with replacement from its own
+    ``generator`` (seeded with ``seed``; Expected Gradients also draws its interpolation
+    alphas from it, so one generator state, saved in checkpoints through :meth:`state_dict`,
+    fixes the whole sampling) and returns the stacked inputs: element ``input_index`` of each
+    item (tuples/lists; for dict items, key ``input_index``, or ``"x"`` when ``input_index`` is
+    an integer). A ``TensorDataset`` is indexed directly, other datasets item by item.
+
+    ``batch_transform`` (a callable ``batch -> inputs``): the drawn items are collated into a
+    batch (``collate_fn``, default PyTorch's) and passed through it, so references can go through
+    the same transforms as training batches (device transfer, ``on_after_batch_transfer``
+    normalization, ...); :class:`~priors.PriorModule` and the AttributionPrior callback do this.
     """
 
-    def __init__(self, dataset: Dataset, input_index: int = 0, seed: Optional[int] = None):
+    def __init__(self, dataset: Dataset, input_index: Union[int, str] = 0,
+                 seed: Optional[int] = None,
+                 batch_transform: Optional[Callable[[Any], Tensor]] = None,
+                 collate_fn: Optional[Callable[[list], Any]] = None):
         if len(dataset) == 0:  # type: ignore[arg-type]
             raise ValueError("cannot draw Expected Gradients references from an empty dataset")
         self.dataset = dataset
         self.input_index = input_index
+        self.batch_transform = batch_transform
+        self.collate_fn = collate_fn or default_collate
         self.generator = torch.Generator()
         self.generator.manual_seed(torch.initial_seed() if seed is None else seed)
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
+    def state_dict(self) -> Dict[str, Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+
+    def _input_of(self, item: Any) -> Any:
+        key = self.input_index
+        if isinstance(item, dict):
+            if isinstance(key, int):
+                key = "x"
+            if key not in item:
+                raise ValueError(f"ReferenceSampler: dataset items are dicts with keys "
+                                 f"{sorted(item)}; pass input_index='<key of the input>'")
+            return item[key]
+        if isinstance(item, (tuple, list)):
+            if not isinstance(key, int) or not -len(item) <= key < len(item):
+                raise ValueError(f"ReferenceSampler: input_index={key!r} does not index dataset "
+                                 f"items of length {len(item)}")
+            return item[key]
+        if isinstance(item, Tensor):
+            return item  # a dataset of bare inputs
+        raise TypeError(f"ReferenceSampler: cannot read the input from a dataset item of type "
+                        f"{type(item).__name__}; items must be tuples, lists, dicts or tensors")
+
     def __call__(self, n: int) -> Tensor:
         idx = torch.randint(len(self), (n,), generator=self.generator)
-        if isinstance(self.dataset, TensorDataset):
+        if self.batch_transform is not None:
+            if isinstance(self.dataset, TensorDataset):
+                batch: Any = tuple(t[idx] for t in self.dataset.tensors)
+            else:
+                batch = self.collate_fn([self.dataset[int(i)] for i in idx])
+            return self.batch_transform(batch)
+        if isinstance(self.dataset, TensorDataset) and isinstance(self.input_index, int):
             return self.dataset.tensors[self.input_index][idx]
-        items = [self.dataset[int(i)] for i in idx]
-        return torch.stack([torch.as_tensor(item[self.input_index]) for item in items])
+        items = [self._input_of(self.dataset[int(i)]) for i in idx]
+        return torch.stack([torch.as_tensor(item) for item in items])
 
 
 References = Union[Tensor, Callable[[int], Tensor]]
@@ -66,7 +110,7 @@ def draw_references(references: References, n: int, like: Tensor) -> Tensor:
     return refs
 
 
-@register("eg", aliases=("expected_gradients",), needs_references=True)
+@register("eg", aliases=("expected_gradients",), needs_references=True, stochastic=True)
 def expected_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,
@@ -74,6 +118,7 @@ def expected_gradients(
     target: Target = None,
     k: int = 1,
     create_graph: bool = False,
+    internal_batch_size: Optional[int] = None,
 ) -> Tensor:
     r"""Expected Gradients, a Monte-Carlo estimate of IG averaged over a reference distribution:
 
@@ -90,23 +135,41 @@ def expected_gradients(
     Args:
         references: a tensor ``(N, *features)`` to sample from, or a callable ``n -> (n,
             *features)`` such as :class:`ReferenceSampler` streaming from a training set.
-        k: references (and alphas) per example.
+        k: references (and alphas) per example. Alphas are drawn from ``references.generator``
+            when the sampler has one (:class:`ReferenceSampler`), else from the global RNG.
         create_graph: keep the graph for a penalty on the attributions (double backward).
+        internal_batch_size: at most this many of the ``B * k`` points per forward/backward
+            (bounds memory; the draws, hence the result, do not depend on it); ``None``: all.
     """
     check_batched(inputs)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    if isinstance(k, bool) or not float(k).is_integer() or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = int(k)
     batch = inputs.shape[0]
     refs = draw_references(references, batch * k, inputs)
     x = inputs.repeat_interleave(k, dim=0)
-    alpha = torch.rand((batch * k,) + (1,) * (inputs.dim() - 1), device=inputs.device,
-                       dtype=inputs.dtype)
+    # Alphas from the reference sampler's own generator when it has one (reproducible and saved
+    # in checkpoints with it), else from the global RNG.
+    gen = getattr(references, "generator", None)
+    shape = (batch * k,) + (1,) * (inputs.dim() - 1)
+    if isinstance(gen, torch.Generator):
+        alpha = torch.rand(shape, generator=gen, dtype=inputs.dtype).to(inputs.device)
+    else:
+        alpha = torch.rand(shape, device=inputs.device, dtype=inputs.dtype)
     diff = x - refs
-    points = refs + alpha * diff
-    if not points.requires_grad:
-        points.requires_grad_(True)
-    selected = select_output(model(points), interleave_target(target, k))
-    (grads,) = torch.autograd.grad(selected.sum(), points, create_graph=create_graph)
+    targets = interleave_target(target, k)
+    chunk = len(x) if internal_batch_size is None else int(internal_batch_size)
+    if chunk < 1:
+        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+    parts = []
+    for start in range(0, len(x), chunk):
+        points = refs[start:start + chunk] + alpha[start:start + chunk] * diff[start:start + chunk]
+        if not points.requires_grad:
+            points.requires_grad_(True)
+        t = targets[start:start + chunk] if isinstance(targets, Tensor) and targets.dim() else targets
+        selected = select_output(model(points), t)
+        parts.append(torch.autograd.grad(selected.sum(), points, create_graph=create_graph)[0])
+    grads = torch.cat(parts)
     if not create_graph:
         diff = diff.detach()
     return (diff * grads).view(batch, k, *inputs.shape[1:]).mean(1)

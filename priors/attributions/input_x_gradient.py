@@ -11,8 +11,13 @@ from .registry import register
 from .gradient import gradient
 
 
-@register("xg", aliases=("x_gradient", "input_x_gradient"), shares_forward=True,
-          requires_xdnn=True)
+# One computation, two registry entries that differ only in what they promise:
+# ``xg`` (X-Gradient) is the X-DNN method (configs drop model biases for it and the prior checks
+# homogeneity); ``ixg`` (alias ``input_x_gradient``) is plain input x gradient on any model.
+@register("xg", aliases=("x_gradient",), shares_forward=True, requires_xdnn=True,
+          summary="X-Gradient: input x gradient on an X-DNN, equal to IG with a zero baseline")
+@register("ixg", aliases=("input_x_gradient", "inputxgradient"), shares_forward=True,
+          summary="Input x gradient on any model (no X-DNN requirement)")
 def input_x_gradient(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,
@@ -31,7 +36,9 @@ def input_x_gradient(
     NeurIPS 2021, https://arxiv.org/abs/2111.07668. Input x gradient: Shrikumar et al. 2016,
     https://arxiv.org/abs/1605.01713.
 
-    Arguments as in :func:`priors.attributions.gradient`; returns a tensor shaped like ``inputs``.
+    Registered twice: ``xg`` (alias ``x_gradient``) requires an X-DNN, ``ixg`` (alias
+    ``input_x_gradient``) runs on any model. Arguments as in :func:`priors.attributions.gradient`;
+    returns a tensor shaped like ``inputs``.
     """
     if outputs is None:  # run the forward here, so the inputs are validated once
         check_batched(inputs)

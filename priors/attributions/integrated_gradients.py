@@ -1,14 +1,15 @@
 """Integrated Gradients with Riemann and Gauss-Legendre quadrature."""
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import check_batched, check_finite
+from ..checks import check_batched
 from ._target import Target, repeat_target, select_output
+from .baselines import Baseline, make_baseline
 from .registry import register
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -37,31 +38,19 @@ def quadrature(n_steps: int, method: str = "gausslegendre") -> Tuple[np.ndarray,
     return alphas, weights
 
 
-def _baseline_like(inputs: Tensor, baseline: Union[None, float, Tensor]) -> Tensor:
-    if baseline is None:
-        return torch.zeros_like(inputs)
-    if not isinstance(baseline, Tensor):
-        return torch.full_like(inputs, float(baseline))
-    check_finite(baseline, "baseline")
-    try:
-        return baseline.to(inputs).expand_as(inputs)
-    except RuntimeError:
-        raise ValueError(
-            f"baseline of shape {tuple(baseline.shape)} does not broadcast to inputs of shape "
-            f"{tuple(inputs.shape)}"
-        ) from None
-
-
 @register("ig", aliases=("integrated_gradients",))
 def integrated_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,
-    baseline: Union[None, float, Tensor] = None,
+    baseline: Baseline = None,
     target: Target = None,
     n_steps: int = 128,
     method: str = "gausslegendre",
     internal_batch_size: Optional[int] = None,
     create_graph: bool = False,
+    references: Any = None,
+    blur_sigma: float = 5.0,
+    seed: int = 0,
 ) -> Tensor:
     r"""Integrated Gradients along the straight path from ``baseline`` to ``inputs``:
 
@@ -74,16 +63,25 @@ def integrated_gradients(
     :math:`\sum_i \mathrm{IG}_i \approx f_t(x) - f_t(x')`.
 
     Args:
-        baseline: ``None`` (zeros), a scalar, or a tensor broadcastable to ``inputs``.
+        baseline: ``None`` or ``"zero"`` (zeros), a scalar, a tensor broadcastable to
+            ``inputs``, ``"mean"`` (mean of ``references``: the training mean), ``"blur"`` (the
+            input blurred by a Gaussian of std ``blur_sigma`` pixels; images only) or
+            ``"uniform"`` (uniform noise in each example's value range, seeded by ``seed``);
+            see :func:`priors.attributions.baselines.make_baseline`.
         n_steps: number of quadrature nodes.
         method: one of ``riemann_left``, ``riemann_right``, ``riemann_middle``,
             ``riemann_trapezoid``, ``gausslegendre`` (same nodes and weights as Captum's rules).
         internal_batch_size: at most this many interpolated examples per forward/backward,
             bounding memory; ``None`` evaluates all ``n_steps * B`` points at once.
         create_graph: keep the graph for a penalty on the attributions (double backward).
+        references: training inputs (tensor or sampler) for ``baseline="mean"``.
+        blur_sigma: std in pixels of the ``"blur"`` baseline's Gaussian (kernel
+            ``2 ceil(3 sigma) + 1``, clipped to the image).
+        seed: seed of the ``"uniform"`` baseline's noise.
     """
     check_batched(inputs)
-    base = _baseline_like(inputs, baseline)
+    base = make_baseline(inputs, baseline, references=references, blur_sigma=blur_sigma,
+                         seed=seed)
     alphas, weights = quadrature(n_steps, method)
     batch = inputs.shape[0]
     if internal_batch_size is None:

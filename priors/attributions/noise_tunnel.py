@@ -25,6 +25,7 @@ def noise_tunnel(
     seed: Optional[int] = None,
     create_graph: bool = False,
     references: Any = None,
+    baseline: Any = None,
 ) -> Tensor:
     r"""Aggregate of ``base`` attributions over ``n_samples`` noisy copies of each input:
 
@@ -33,8 +34,9 @@ def noise_tunnel(
               \cdot (\max x - \min x)
 
     with the range taken per example, ``agg`` the mean (SmoothGrad), the mean of squares
-    (SmoothGrad-squared) or the variance (VarGrad, population variance
-    :math:`\overline{a^2} - \bar a^2`). Smilkov et al., "SmoothGrad: removing noise by adding
+    (SmoothGrad-squared) or the variance (VarGrad, the population variance
+    :math:`\overline{(a - \bar a)^2}`, computed centred: never negative, exactly 0 when the
+    samples agree). Smilkov et al., "SmoothGrad: removing noise by adding
     noise", 2017, https://arxiv.org/abs/1706.03825; SmoothGrad-squared and VarGrad as in Hooker,
     Erhan, Kindermans and Kim, "A Benchmark for Interpretability Methods in Deep Neural Networks",
     NeurIPS 2019 (their defaults, kept here: ``noise_level=0.15``, ``n_samples=15``); VarGrad:
@@ -50,7 +52,12 @@ def noise_tunnel(
             memory); ``None`` evaluates all ``B * n_samples`` at once.
         seed: seed of the noise (``None``: torch's global generator).
         create_graph: differentiable w.r.t. the parameters (a training prior).
-        references: passed to ``base`` when it needs them (Expected Gradients).
+        references: passed to ``base`` when it takes them (Expected Gradients, IG's ``mean``).
+        baseline: passed to ``base`` when it takes one (Integrated Gradients).
+
+    Captum's ``NoiseTunnel`` draws the same noise (``torch.normal`` of shape
+    ``(B * n_samples, *features)``, examples repeated in a row) from the global generator when
+    ``seed=None``, but with one absolute std for all examples.
     """
     check_batched(inputs)
     if aggregate not in AGGREGATES:
@@ -71,28 +78,33 @@ def noise_tunnel(
     noise = noise * sigma.view(batch, 1, *([1] * len(feature_shape)))
     noisy = (inputs.unsqueeze(1) + noise).reshape(batch * n_samples, *feature_shape)
     targets = interleave_target(target, n_samples)
-    chunk = len(noisy) if internal_batch_size is None else max(1, int(internal_batch_size))
+    chunk = len(noisy) if internal_batch_size is None else int(internal_batch_size)
+    if chunk < 1:
+        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
     parts = []
     for start in range(0, len(noisy), chunk):
         t = targets[start:start + chunk] if isinstance(targets, Tensor) and targets.dim() else targets
         parts.append(method(model, noisy[start:start + chunk], t, create_graph=create_graph,
-                            references=references))
+                            references=references, baseline=baseline))
     attr = torch.cat(parts).view(batch, n_samples, *feature_shape)
     if aggregate == "mean":
         return attr.mean(1)
     if aggregate == "mean_square":
         return (attr * attr).mean(1)
-    return (attr * attr).mean(1) - attr.mean(1) ** 2
+    # Centred, unlike E[a^2] - E[a]^2, which cancels catastrophically when the samples agree.
+    return (attr - attr.mean(1, keepdim=True)).pow(2).mean(1)
 
 
 def _variant(name: str, aggregate: str, doc: str) -> Callable:
     def method(model, inputs, target=None, base: str = "grad", n_samples: int = 15,
                noise_level: float = 0.15, internal_batch_size: Optional[int] = None,
-               seed: Optional[int] = None, create_graph: bool = False, references: Any = None):
+               seed: Optional[int] = None, create_graph: bool = False, references: Any = None,
+               baseline: Any = None):
         return noise_tunnel(model, inputs, target, base=base, aggregate=aggregate,
                             n_samples=n_samples, noise_level=noise_level,
                             internal_batch_size=internal_batch_size, seed=seed,
-                            create_graph=create_graph, references=references)
+                            create_graph=create_graph, references=references,
+                            baseline=baseline)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"{doc}: :func:`noise_tunnel` with ``aggregate={aggregate!r}``."
@@ -101,9 +113,9 @@ def _variant(name: str, aggregate: str, doc: str) -> Callable:
 
 # needs_references: the wrapped method may be Expected Gradients; the registry then passes the
 # caller's references through (others ignore them).
-smoothgrad = register("smoothgrad", aliases=("smooth_grad",))(
+smoothgrad = register("smoothgrad", aliases=("smooth_grad",), stochastic=True)(
     _variant("smoothgrad", "mean", "SmoothGrad (Smilkov et al. 2017)"))
-smoothgrad_sq = register("smoothgrad_sq", aliases=("smoothgrad_squared",))(
+smoothgrad_sq = register("smoothgrad_sq", aliases=("smoothgrad_squared",), stochastic=True)(
     _variant("smoothgrad_sq", "mean_square", "SmoothGrad-squared (Hooker et al. 2019)"))
-vargrad = register("vargrad")(
+vargrad = register("vargrad", stochastic=True)(
     _variant("vargrad", "variance", "VarGrad (Adebayo et al. 2018)"))

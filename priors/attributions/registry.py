@@ -43,8 +43,14 @@ class AttributionMethod:
             (the function accepts ``outputs=``); the prior then costs one extra backward.
         needs_references: draws references from the training data (``references=``).
         requires_xdnn: only meaningful on nonnegatively homogeneous networks (X-DNNs).
+        requires_conv: needs image inputs ``(B, C, H, W)`` and a convolutional layer with
+            spatial feature maps (Grad-CAM); calling it on an MLP raises a ``ValueError``.
         uses_target: attributes one output per example (``False``: e.g. RRR's summed
             log-probabilities, which take no target).
+        requires_vit: explains a :class:`priors.models.ViT` (reads its attention maps); other
+            models raise a ``ValueError``.
+        stochastic: draws random numbers (references, noise), so results differ between calls
+            unless the global RNG (or the method's ``seed``) is fixed.
         accepts_baseline, accepts_references: the function takes ``baseline=`` /
             ``references=`` (read from its signature; wrappers pass references through).
         differentiable: ``create_graph=True`` gives attributions differentiable w.r.t. the
@@ -59,8 +65,11 @@ class AttributionMethod:
     shares_forward: bool = False
     needs_references: bool = False
     requires_xdnn: bool = False
+    requires_conv: bool = False
+    requires_vit: bool = False
     uses_target: bool = True
     differentiable: bool = True
+    stochastic: bool = False
     accepts_baseline: bool = False
     accepts_references: bool = False
     hparams: Mapping[str, Any] = field(default_factory=dict)
@@ -115,7 +124,8 @@ _ALIASES: Dict[str, str] = {}
 
 def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
              needs_references: bool = False, requires_xdnn: bool = False,
-             uses_target: bool = True, differentiable: bool = True,
+             requires_conv: bool = False, requires_vit: bool = False, uses_target: bool = True,
+             differentiable: bool = True, stochastic: bool = False,
              summary: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
 
@@ -136,7 +146,9 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
         register_method(AttributionMethod(
             name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
             needs_references=needs_references, requires_xdnn=requires_xdnn,
-            uses_target=uses_target, differentiable=differentiable,
+            requires_conv=requires_conv, requires_vit=requires_vit, uses_target=uses_target,
+            differentiable=differentiable,
+            stochastic=stochastic,
             accepts_baseline="baseline" in params, accepts_references="references" in params,
             hparams=hparams,
             summary=summary or (doc[0] if doc else name)))

@@ -6,14 +6,13 @@ import functools
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import pytorch_lightning as pl
-import torch
 from torch import Tensor, nn
 
-from ..attributions import ReferenceSampler
 from ..attributions.expected_gradients import References
 from ..batch import BatchFn, parse_batch, resolve_callable
-from ..checks import check_finite
-from ..prior import Prior
+from ..checks import check_input_size, explain_inplace
+from ..references import auto_references
+from ..prior import Prior, check_inputs
 from .capture import ModelCapture
 
 
@@ -42,10 +41,27 @@ class AttributionPrior(pl.Callback):
     costs one extra backward, no extra forward. ``eg`` and ``ig`` evaluate the model at other points and need their own
     batched forward.
 
-    Example::
+    Example (``MyClassifier`` knows nothing of priors; one epoch on generated data):
 
-        trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1)])
-        trainer.fit(MyClassifier(), datamodule)  # MyClassifier knows nothing of priors
+        >>> import pytorch_lightning as pl, torch
+        >>> from priors.data import SyntheticTabularDataModule
+        >>> class MyClassifier(pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net = torch.nn.Linear(20, 1, bias=False)  # bias-free: an X-DNN, for xg
+        ...     def training_step(self, batch, batch_idx):
+        ...         x, y = batch
+        ...         logits = self.net(x).squeeze(-1)
+        ...         return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+        ...     def configure_optimizers(self):
+        ...         return torch.optim.SGD(self.parameters(), lr=0.1)
+        >>> trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1)],
+        ...                      max_epochs=1, limit_val_batches=0, logger=False,
+        ...                      enable_checkpointing=False, enable_progress_bar=False,
+        ...                      enable_model_summary=False)
+        >>> trainer.fit(MyClassifier(), SyntheticTabularDataModule(n_samples=200))
+        >>> float(trainer.callback_metrics["train/prior_epoch"]) < 0  # minus a Gini coefficient
+        True
 
     Args:
         prior: a :class:`~priors.Prior`, or its method name followed by the rest of
@@ -67,8 +83,10 @@ class AttributionPrior(pl.Callback):
     yourself), a step that returns no loss, a batch input that is not a tensor, a step that
     never calls a module on the batch input, a model output that is not a logits tensor, a
     :class:`~priors.PriorModule` that already has a prior, two AttributionPrior callbacks on one
-    module. The automatic choice of the model can be fooled by a step that first passes ``x``
-    itself through another module with logit-shaped output (pin ``model=`` then). Hook-based
+    module, a captured module whose output the step feeds to another module with parameters
+    (``self.head(self.encoder(x))``: the encoder is not the model; pin ``model=`` or call the
+    whole model), an in-place operation on the attributed input. Expected Gradients references
+    drawn from the training set pass through the module's batch hooks like training batches. Hook-based
     capture does not see models called with keyword arguments or compiled as one graph.
     """
 
@@ -102,6 +120,9 @@ class AttributionPrior(pl.Callback):
         self._module: Optional[pl.LightningModule] = None
         self._wrapper: Optional[Callable] = None
         self._sampler: Optional[References] = None
+        self._sampler_state: Optional[Dict[str, Any]] = None
+        self._trainer: Optional[pl.Trainer] = None
+        self._sizes_checked = False
 
     def __repr__(self) -> str:
         return f"AttributionPrior({self.prior!r})"
@@ -169,13 +190,23 @@ class AttributionPrior(pl.Callback):
             self._enabled = previous
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._trainer = trainer
         self._sampler = self.references
         if self._sampler is None and self.prior.needs_references:
-            dataset = getattr(trainer.datamodule, "train_dataset", None)
-            if dataset is None:
-                dataset = getattr(trainer.train_dataloader, "dataset", None)
-            if dataset is not None:
-                self._sampler = ReferenceSampler(dataset, seed=torch.initial_seed())
+            # Drawn through the module's batch transforms, like the training batches.
+            self._sampler = auto_references(trainer, pl_module, self.batch_fn, trainer.global_rank)
+            state = self._sampler_state
+            if state is not None and self._sampler is not None:
+                self._sampler.load_state_dict(state)
+        self._sampler_state = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The reference sampler's generator, for exact resumes from checkpoints."""
+        sampler = self._sampler if self.references is None else None
+        return {"reference_sampler": sampler.state_dict()} if hasattr(sampler, "state_dict") else {}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self._sampler_state = state_dict.get("reference_sampler")
 
     # --- the wrapped step --------------------------------------------------------------------
     def _training_step(self, pl_module: pl.LightningModule, original: Callable, args: tuple,
@@ -185,11 +216,12 @@ class AttributionPrior(pl.Callback):
         batch = args[0] if args else kwargs.get("batch")
         x, y, mask = self._unpack(batch)
         capture = ModelCapture(x, self._pinned, self.prior.shares_forward)
-        with capture.active():
+        with capture.active(), explain_inplace("AttributionPrior"):
             out = original(*args, **kwargs)
         loss = _returned_loss(out)
         outputs = self._check_capture(pl_module, capture, x)
-        stats = self._penalty(capture.module, capture.input, outputs, y, mask)
+        with explain_inplace("AttributionPrior"):
+            stats = self._penalty(capture.module, capture.input, outputs, y, mask)
         total = loss + stats["prior_weighted"]
         self.last = {"task_loss": loss.detach(), "prior": stats["prior"].detach(),
                      "prior_weighted": stats["prior_weighted"].detach(), "loss": total.detach()}
@@ -213,9 +245,7 @@ class AttributionPrior(pl.Callback):
 
     def _unpack(self, batch: Any) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
         x, y, mask = parse_batch(batch, self.batch_fn, who="AttributionPrior", need_y=False)
-        if not x.is_floating_point():
-            raise TypeError(f"AttributionPrior: the batch input must be floating point to be "
-                            f"attributed, got {x.dtype}")
+        check_inputs(x, "AttributionPrior: the batch input")
         return x, y, mask
 
     def _check_capture(self, pl_module: pl.LightningModule, capture: ModelCapture, x: Tensor) -> Tensor:
@@ -226,8 +256,16 @@ class AttributionPrior(pl.Callback):
                 f"AttributionPrior: the training_step of {type(pl_module).__name__} never called "
                 f"{where}, so there is no model output to attribute. If the step transforms x "
                 "before the model, pass model='<name of the model submodule>'")
-        name = next((n or "<the LightningModule>" for n, m in pl_module.named_modules()
-                     if m is capture.module), type(capture.module).__name__)
+        modules = {m: n or "<the LightningModule>" for n, m in pl_module.named_modules()}
+        name = modules.get(capture.module, type(capture.module).__name__)
+        if capture.fed_to is not None:
+            consumer = modules.get(capture.fed_to, type(capture.fed_to).__name__)
+            raise RuntimeError(
+                f"AttributionPrior: the first module called on the batch input, {name!r}, "
+                f"returns a tensor that the step then feeds to {consumer!r}: {name!r} is not "
+                "the whole model, and attributing its output would penalize an internal unit, "
+                "not the logits. Pass model='<submodule mapping x to the logits>' (or '' for "
+                "the LightningModule's own forward)")
         out = capture.output
         if not isinstance(out, Tensor):
             raise TypeError(f"AttributionPrior: module {name!r} returned {type(out).__name__}, "
@@ -251,8 +289,11 @@ class AttributionPrior(pl.Callback):
             raise RuntimeError(f"AttributionPrior({self.prior.method!r}): no training dataset to "
                                "draw references from; pass references=<tensor or "
                                "ReferenceSampler(dataset)>")
-        check_finite(xin, "training inputs")
-        out = self.prior.penalize(model, xin, outputs, y, mask, self._sampler)
+        if not self._sizes_checked:
+            check_input_size(model, xin, "AttributionPrior: the batch input")
+            self._sizes_checked = True
+        step = self._trainer.global_step if self._trainer is not None else None
+        out = self.prior.penalize(model, xin, outputs, y, mask, self._sampler, step=step)
         return {"prior": out.penalty, "prior_weighted": out.weighted}
 
 

@@ -9,6 +9,17 @@ from torch import Tensor, nn
 from ..checks import leaf_or_graph_input
 
 
+def _is_bookkeeping(module: nn.Module) -> bool:
+    """Modules that may legitimately receive the logits: losses and metrics."""
+    if isinstance(module, nn.modules.loss._Loss):
+        return True
+    try:
+        from torchmetrics import Metric
+    except ImportError:  # pragma: no cover - torchmetrics is a dependency
+        return False
+    return isinstance(module, Metric)
+
+
 class ModelCapture:
     """Global module hooks that find the model call of a training step and keep its output.
 
@@ -16,6 +27,10 @@ class ModelCapture:
     input itself, or the first call of ``pinned``. For gradient-based priors evaluated at the
     input, that input is swapped for one that requires grad, so that the step's own forward
     pass also serves the attribution.
+
+    Without ``pinned``, a later call of a module with parameters (not a loss or metric) that
+    takes the captured output as an argument is recorded in ``fed_to``: the captured module
+    was then an encoder, not the model whose logits the step uses.
     """
 
     def __init__(self, x: Tensor, pinned: Optional[nn.Module], needs_input_grad: bool):
@@ -24,8 +39,14 @@ class ModelCapture:
         self.input: Optional[Tensor] = None
         self.output: Any = None
         self.done = False
+        self.fed_to: Optional[nn.Module] = None
 
     def pre(self, module: nn.Module, args: tuple):
+        if self.done and self.pinned is None and self.fed_to is None:
+            if any(a is self.output for a in args) and not _is_bookkeeping(module) \
+                    and next(module.parameters(), None) is not None:
+                self.fed_to = module
+            return None
         if self.module is not None or not args:
             return None
         if self.pinned is not None:

@@ -19,7 +19,8 @@ class KeepBestWeights(pl.Callback):
     ``trainer.callback_metrics`` or, during that initial pass, from the module's
     ``last_val_metrics`` dict (set by :class:`~priors.PriorModule`).
 
-    Logs ``{monitor}_best`` and ``best_step``.
+    Logs ``{monitor}_best`` and ``best_step``. Its state (the best score, step and weights) is
+    saved in Lightning checkpoints, so a resumed run selects as the uninterrupted one would.
     """
 
     def __init__(self, monitor: str = "val/auroc", mode: str = "max", score_initial: bool = False):
@@ -31,6 +32,7 @@ class KeepBestWeights(pl.Callback):
         self.best_score: Optional[float] = None
         self.best_step: Optional[int] = None
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
+        self._resumed = False
 
     def _value(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Optional[float]:
         value = getattr(pl_module, "last_val_metrics", {}).get(self.monitor)
@@ -55,6 +57,9 @@ class KeepBestWeights(pl.Callback):
             self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._resumed:  # restored from a checkpoint: keep the best so far
+            self._resumed = False
+            return
         self.best_score, self.best_step, self.best_state = None, None, None
         if not self.score_initial:
             return
@@ -82,8 +87,11 @@ class KeepBestWeights(pl.Callback):
         return {f"{self.monitor}_best": self.best_score, "best_step": float(self.best_step)}
 
     def state_dict(self) -> dict:
-        return {"best_score": self.best_score, "best_step": self.best_step}
+        return {"best_score": self.best_score, "best_step": self.best_step,
+                "best_state": self.best_state}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best_score = state_dict.get("best_score")
         self.best_step = state_dict.get("best_step")
+        self.best_state = state_dict.get("best_state")
+        self._resumed = True

@@ -1,133 +1,21 @@
 """Per-step cost of an attribution prior, measured against an unregularized step in the same run."""
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import random
 import statistics
-import sys
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
-from torchmetrics import Metric
 
-from ..module import PriorModule
 from ..batch import resolve_callable
+from ..module import PriorModule
 from .attribution_prior import AttributionPrior
-
-BaselineStep = Callable[[pl.LightningModule, Any, int], Any]
-_MISSING = object()
-
-
-class _Snapshot:
-    """What an extra training step may change besides gradients: global and private RNGs,
-    module buffers (BatchNorm running statistics) and torchmetrics states; :meth:`restore` puts
-    them back in place, keeping tensor identities (metric compute groups share state tensors)."""
-
-    _METRIC_ATTRS = ("_update_count", "_computed", "_forward_cache")
-
-    def __init__(self, module: torch.nn.Module, holders: Iterable[Any] = ()):
-        self.rng = (torch.get_rng_state(), random.getstate(), np.random.get_state())
-        # Private generators, e.g. the ReferenceSampler that Expected Gradients draws from.
-        holders = [*vars(module).values(), *holders]
-        self.generators = [(g, g.get_state()) for g in _generators(holders)]
-        self.cuda_rng = (torch.cuda.get_rng_state_all()
-                         if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
-        self.tensors: List[Tuple[Any, str, Any, Any]] = []
-        self.attrs: List[Tuple[Any, str, Any]] = []
-        for mod in module.modules():
-            for name, buf in mod.named_buffers(recurse=False):
-                self.tensors.append((mod, name, buf, buf.detach().clone()))
-            if isinstance(mod, Metric):
-                for name in mod._defaults:
-                    value = getattr(mod, name)
-                    saved = value.detach().clone() if isinstance(value, Tensor) else list(value)
-                    self.tensors.append((mod, name, value, saved))
-                self.attrs += [(mod, a, getattr(mod, a))
-                               for a in self._METRIC_ATTRS if hasattr(mod, a)]
-
-    def restore(self) -> None:
-        for mod, name, ref, saved in self.tensors:
-            if isinstance(ref, Tensor):
-                with torch.no_grad():
-                    ref.copy_(saved)
-            else:
-                ref[:] = saved
-            setattr(mod, name, ref)
-        for mod, name, value in self.attrs:
-            setattr(mod, name, value)
-        for g, state in self.generators:
-            g.set_state(state)
-        torch.set_rng_state(self.rng[0])
-        random.setstate(self.rng[1])
-        np.random.set_state(self.rng[2])
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-
-
-def _generators(objects: Iterable[Any]) -> List[torch.Generator]:
-    found = []
-    for obj in objects:
-        if isinstance(obj, torch.Generator):
-            gen = obj
-        else:  # an instance attribute only: never trigger properties of arbitrary objects
-            gen = getattr(obj, "__dict__", {}).get("generator")
-        if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
-            found.append(gen)
-    return found
-
-
-@contextlib.contextmanager
-def _swap(obj: Any, name: str, value: Any) -> Iterator[None]:
-    previous = obj.__dict__.get(name, _MISSING)
-    obj.__dict__[name] = value
-    try:
-        yield
-    finally:
-        if previous is _MISSING:
-            del obj.__dict__[name]
-        else:
-            obj.__dict__[name] = previous
-
-
-def _no_logging(pl_module: pl.LightningModule) -> contextlib.ExitStack:
-    stack = contextlib.ExitStack()
-    for name in ("log", "log_dict"):
-        stack.enter_context(_swap(pl_module, name, lambda *args, **kwargs: None))
-    return stack
-
-
-def _loss_of(out: Any) -> Optional[Tensor]:
-    if isinstance(out, Tensor):
-        return out
-    if isinstance(out, dict) and isinstance(out.get("loss"), Tensor):
-        return out["loss"]
-    return None
-
-
-def _rss_mb() -> float:
-    """Current resident set size of this process (Linux ``/proc``; else the peak so far)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return _max_rss_mb()
-
-
-def _max_rss_mb() -> float:
-    """Peak resident set size of this process so far (NaN where ``resource`` is missing)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return float("nan")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+from .memory import max_rss_mb, rss_mb
+from .replay import BaselineStep, Replay, StepReplayer, loss_of
 
 
 class PriorCostMonitor(pl.Callback):
@@ -183,12 +71,21 @@ class PriorCostMonitor(pl.Callback):
     At the end of fit :meth:`summary` is printed and sent to the trainer's loggers; the
     training pipeline also merges it into ``result.json``.
 
-    Example::
+    Example (a :class:`~priors.PriorModule` on generated data; the summary prints at the end):
 
-        monitor = PriorCostMonitor(every_n_steps=10)
-        trainer = pl.Trainer(callbacks=[AttributionPrior("xg", "gini", weight=0.1), monitor])
-        trainer.fit(model, datamodule)
-        monitor.summary()["prior_cost/mean_ratio"]
+        >>> import pytorch_lightning as pl, torch
+        >>> from priors import Prior, PriorModule
+        >>> from priors.data import SyntheticTabularDataModule
+        >>> module = PriorModule(torch.nn.Linear(20, 1, bias=False), Prior("xg", "gini", 0.1),
+        ...                      task="binary")
+        >>> monitor = PriorCostMonitor(every_n_steps=2)
+        >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1, limit_val_batches=0,
+        ...                      logger=False, enable_checkpointing=False,
+        ...                      enable_progress_bar=False, enable_model_summary=False)
+        >>> trainer.fit(module, SyntheticTabularDataModule(n_samples=1000))
+        [PriorCostMonitor] mean_step_ms=...
+        >>> monitor.summary()["prior_cost/mean_ratio"] > 0
+        True
 
     Limits: replays re-run ``training_step`` outside Lightning's loop, so they need automatic
     optimization and a single process (``every_n_steps=0`` only times the real steps); Python
@@ -227,7 +124,7 @@ class PriorCostMonitor(pl.Callback):
         self._batch = 0
         self._start: Any = None
         self._end: Any = None
-        self._replays: Optional[Dict[str, _Replay]] = None
+        self._replays: Optional[Dict[str, Replay]] = None
         self._step_ms: List[float] = []
         self._measured_rows: List[Dict[str, float]] = []
         self._peaks: List[float] = []
@@ -259,6 +156,7 @@ class PriorCostMonitor(pl.Callback):
         self._device = pl_module.device
         self._priors = [cb for cb in trainer.callbacks
                         if isinstance(cb, AttributionPrior) and cb.is_attached_to(pl_module)]
+        self._replayer = StepReplayer(self.baseline_step, self._priors, pl_module.device)
         has_prior = bool(self.baseline_step or self._priors or (
             isinstance(pl_module, PriorModule) and pl_module.prior is not None))
         if self.measures_baseline and not has_prior:
@@ -268,16 +166,7 @@ class PriorCostMonitor(pl.Callback):
                 "baseline_step=...), so the baseline is the module's own step and the ratio "
                 "measures only noise")
 
-    def _unregularized(self, pl_module: pl.LightningModule) -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
-        if self.baseline_step is None:
-            for cb in self._priors:
-                stack.enter_context(cb.disabled())
-            if not self._priors and isinstance(pl_module, PriorModule):
-                stack.enter_context(_swap(pl_module, "prior", None))
-        return stack
-
-    # --- replays -------------------------------------------------------------------------------
+    # --- which steps are measured -------------------------------------------------------------------------------
     def _measured(self, trainer: pl.Trainer, i: int) -> bool:
         if not self.measures_baseline or i < self.warmup_steps:
             return False
@@ -286,65 +175,19 @@ class PriorCostMonitor(pl.Callback):
         n = self.every_n_steps or trainer.log_every_n_steps
         return n > 0 and (trainer.global_step + 1) % n == 0
 
-    def _sync(self) -> None:
-        if self._cuda:
-            torch.cuda.synchronize(self._device)
-
-    def _replay(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
-                batch_idx: int, regularized: bool) -> Optional["_Replay"]:
-        """One forward+backward of ``batch``, with or without the prior, leaving no trace."""
-        params = list(pl_module.parameters())
-        grads = [p.grad for p in params]
-        snapshot = _Snapshot(pl_module, [cb._sampler for cb in self._priors])
-        custom = self.baseline_step is not None and not regularized
-        try:
-            for p in params:
-                p.grad = None
-            with contextlib.ExitStack() as stack:
-                stack.enter_context(torch.enable_grad())
-                stack.enter_context(_no_logging(pl_module))
-                if not regularized:
-                    stack.enter_context(self._unregularized(pl_module))
-                stack.enter_context(trainer.precision_plugin.train_step_context())
-                self._sync()
-                if self._cuda:
-                    torch.cuda.reset_peak_memory_stats(self._device)
-                start = time.perf_counter()
-                out = (self.baseline_step(pl_module, batch, batch_idx) if custom
-                       else pl_module.training_step(batch, batch_idx))
-                loss = _loss_of(out)
-                if loss is None:  # a step that skips this batch: nothing to measure
-                    return None
-                loss.backward()
-                self._sync()
-                ms = (time.perf_counter() - start) * 1e3
-                peak = torch.cuda.max_memory_allocated(self._device) / 2**20 if self._cuda else None
-        finally:
-            for p, g in zip(params, grads):
-                p.grad = g
-            snapshot.restore()
-        return _Replay(ms, loss.detach(), peak)
-
-    def _replay_both(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
-                     batch_idx: int) -> Optional[Dict[str, "_Replay"]]:
-        # Alternate the order so that neither replay always runs with the colder caches.
-        kinds = ["baseline", "prior"]
-        if len(self._measured_rows) % 2:
-            kinds.reverse()
-        rounds = 1 if self._warmed_up else 2
-        self._warmed_up = True
-        for _ in range(rounds):
-            replays = {kind: self._replay(trainer, pl_module, batch, batch_idx, kind == "prior")
-                       for kind in kinds}
-        return None if None in replays.values() else replays
-
     # --- the real step -------------------------------------------------------------------------
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         measure = self._measured(trainer, self._batch)
         self._log_now = measure or (trainer.log_every_n_steps > 0 and
                                     (trainer.global_step + 1) % trainer.log_every_n_steps == 0)
-        self._replays = self._replay_both(trainer, pl_module, batch, batch_idx) if measure else None
+        self._replays = None
+        if measure:
+            rounds = 1 if self._warmed_up else 2  # the first measurement follows a warm-up
+            self._warmed_up = True
+            self._replays = self._replayer.replay_both(
+                trainer, pl_module, batch, batch_idx, reverse=len(self._measured_rows) % 2 == 1,
+                rounds=rounds)
         self._end = None
         if self._cuda:
             torch.cuda.reset_peak_memory_stats(self._device)
@@ -358,7 +201,7 @@ class PriorCostMonitor(pl.Callback):
         if self._start is None:
             return
         if isinstance(self._start, float):
-            self._sync()
+            self._replayer.sync()
             self._end = time.perf_counter()
         else:
             self._end = torch.cuda.Event(enable_timing=True)
@@ -378,7 +221,7 @@ class PriorCostMonitor(pl.Callback):
             if counted:
                 self._peaks.append(self._peak)
         elif self._log_now:
-            metrics["rss_mb"] = _rss_mb()
+            metrics["rss_mb"] = rss_mb()
         if self._log_now:
             metrics.update(self._loss_terms(trainer, outputs))
         p = self.log_prefix
@@ -426,7 +269,7 @@ class PriorCostMonitor(pl.Callback):
         return latest
 
     def _loss_terms(self, trainer: pl.Trainer, outputs: Any) -> Dict[str, Tensor]:
-        loss = _loss_of(outputs)
+        loss = loss_of(outputs)
         if loss is None:
             return {}
         if self._priors:
@@ -499,11 +342,6 @@ class PriorCostMonitor(pl.Callback):
         if self._peaks:
             out[p + "max_peak_mem_mb"] = max(self._peaks)
         if out and not self._cuda:
-            out[p + "max_rss_mb"] = _max_rss_mb()
+            out[p + "max_rss_mb"] = max_rss_mb()
         return {k: v for k, v in out.items() if not math.isnan(v)}
 
-
-class _Replay(NamedTuple):
-    ms: float
-    loss: Tensor
-    peak_mb: Optional[float]

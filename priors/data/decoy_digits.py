@@ -38,7 +38,8 @@ from sklearn.datasets import load_digits
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from priors.data.nhanes import _check_int, make_dataloader
+from priors.data.arguments import check_int as _check_int
+from priors.data.loaders import make_dataloader
 
 __all__ = ["DecoyDigitsDataModule", "add_decoys", "decoy_shade", "load_upsampled_digits"]
 

@@ -24,7 +24,8 @@ from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
 from priors.data.download import DatasetNotFoundError
-from priors.data.nhanes import _check_int, resolve_data_dir
+from priors.data.arguments import check_int as _check_int
+from priors.data.files import resolve_data_dir
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageNetDataModule", "eval_transform",
            "train_transform"]

@@ -8,18 +8,17 @@ attributions) can be checked against ``relevant_mask``.
 from __future__ import annotations
 
 import numpy as np
-import pytorch_lightning as pl
+import pandas as pd
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
-from priors.data.nhanes import _check_fraction, _check_int, make_dataloader
+from priors.data.arguments import check_fraction, check_int
+from priors.data.contract import TASKS
+from priors.data.tabular import TabularDataModule
 
 __all__ = ["SyntheticTabularDataModule"]
 
-TASKS = ("binary", "multiclass")
 
-
-class SyntheticTabularDataModule(pl.LightningDataModule):
+class SyntheticTabularDataModule(TabularDataModule):
     """Gaussian features, label from a (noisy) linear function of the first ``n_relevant``.
 
     ``x ~ N(0, I)`` with shape ``(n_samples, n_features)``. For ``task="binary"``,
@@ -28,13 +27,23 @@ class SyntheticTabularDataModule(pl.LightningDataModule):
     and ``e ~ N(0, 1)``. For ``task="multiclass"``, ``y = argmax_c(x[:, :n_relevant] @ W[:, c]
     + noise * e_c)`` (int64) with ``W ~ N(0, 1)`` of shape ``(n_relevant, num_classes)``.
     Everything (data, weights, split, training-loader shuffling) is determined by ``seed``.
+    The features are used as drawn (no imputation or standardization); the split is an
+    unstratified random one. Loaders and accessors come from
+    :class:`~priors.data.tabular.TabularDataModule`.
 
     Exposes ``train_dataset`` / ``val_dataset`` / ``test_dataset`` (``TensorDataset(x, y)``),
     ``num_features``, ``feature_names`` (``x0``, ``x1``, ...), ``task``, ``num_classes`` (1 for
     binary, else the number of classes), ``relevant_mask`` (bool tensor, True for the first
     ``n_relevant`` features), ``weights`` (the true ``w`` or ``W`` as a float32 tensor) and
     ``train_idx`` / ``val_idx`` / ``test_idx``. ``batch_size`` None or <= 0 means full batch.
+
+    >>> dm = SyntheticTabularDataModule(n_samples=100, n_features=5, n_relevant=2)
+    >>> len(dm.train_dataset), dm.num_features, dm.relevant_mask.tolist()
+    (60, 5, [True, True, False, False, False])
     """
+
+    # The known answer here is ``relevant_mask``; no permuted copies are appended.
+    irrelevant_mask = None
 
     def __init__(
         self,
@@ -49,15 +58,14 @@ class SyntheticTabularDataModule(pl.LightningDataModule):
         batch_size: int | None = 64,
         seed: int = 0,
     ) -> None:
-        super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        n_samples = _check_int("n_samples", n_samples, 3)
-        n_features = _check_int("n_features", n_features, 1)
-        n_relevant = _check_int("n_relevant", n_relevant, 1)
+        n_samples = check_int("n_samples", n_samples, 3)
+        n_features = check_int("n_features", n_features, 1)
+        n_relevant = check_int("n_relevant", n_relevant, 1)
         if n_relevant > n_features:
             raise ValueError(f"n_relevant ({n_relevant}) must be <= n_features ({n_features})")
-        num_classes = _check_int("num_classes", num_classes, 1)
+        num_classes = check_int("num_classes", num_classes, 1)
         if task == "binary" and num_classes not in (1, 2):
             raise ValueError(f"task='binary' needs num_classes 1 or 2, got {num_classes}")
         if task == "multiclass" and num_classes < 2:
@@ -65,8 +73,8 @@ class SyntheticTabularDataModule(pl.LightningDataModule):
         noise = float(noise)
         if not noise >= 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
-        val_fraction = _check_fraction("val_fraction", val_fraction)
-        test_fraction = _check_fraction("test_fraction", test_fraction)
+        val_fraction = check_fraction("val_fraction", val_fraction)
+        test_fraction = check_fraction("test_fraction", test_fraction)
         n_val = int(round(val_fraction * n_samples))
         n_test = int(round(test_fraction * n_samples))
         if min(n_val, n_test) < 1 or n_val + n_test >= n_samples:
@@ -74,58 +82,39 @@ class SyntheticTabularDataModule(pl.LightningDataModule):
                 f"val_fraction={val_fraction} and test_fraction={test_fraction} of "
                 f"n_samples={n_samples} must leave non-empty train, val and test splits"
             )
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-        ):
-            raise TypeError(f"batch_size must be an integer or None, got {batch_size!r}")
-        seed = _check_int("seed", seed, 0)
+        super().__init__(
+            val_fraction=val_fraction, test_fraction=test_fraction, standardize=False,
+            batch_size=batch_size, seed=seed, task=task,
+            num_classes=num_classes if task == "multiclass" else None,
+        )
         self.save_hyperparameters()
-
-        self.task = task
-        self.num_classes = 1 if task == "binary" else num_classes
-        self.batch_size = batch_size
-        self.seed = seed
         self.noise = noise
 
-        rng = np.random.default_rng(seed)
+        # One generator in a fixed order (data, weights, noise, split): a seed gives one dataset.
+        rng = np.random.default_rng(self.seed)
         x = rng.standard_normal((n_samples, n_features))
         relevant = x[:, :n_relevant]
         if task == "binary":
             w = rng.choice([-1.0, 1.0], size=n_relevant) * rng.uniform(0.5, 1.5, size=n_relevant)
             logit = relevant @ w + noise * rng.standard_normal(n_samples)
-            y = torch.from_numpy((logit > 0).astype(np.float32))
+            y = (logit > 0).astype(np.int64)
         else:
             w = rng.standard_normal((n_relevant, num_classes))
             logits = relevant @ w + noise * rng.standard_normal((n_samples, num_classes))
-            y = torch.from_numpy(logits.argmax(axis=1).astype(np.int64))
-        x_t = torch.from_numpy(x.astype(np.float32))
-
+            y = logits.argmax(axis=1).astype(np.int64)
         perm = rng.permutation(n_samples)
-        self.val_idx = np.sort(perm[:n_val])
-        self.test_idx = np.sort(perm[n_val : n_val + n_test])
-        self.train_idx = np.sort(perm[n_val + n_test :])
-
-        def subset(idx: np.ndarray) -> TensorDataset:
-            idx_t = torch.from_numpy(idx)
-            return TensorDataset(x_t[idx_t], y[idx_t])
-
-        self.train_dataset = subset(self.train_idx)
-        self.val_dataset = subset(self.val_idx)
-        self.test_dataset = subset(self.test_idx)
-        self.num_features = n_features
-        self.feature_names = [f"x{i}" for i in range(n_features)]
+        self._split = (np.sort(perm[n_val + n_test :]), np.sort(perm[:n_val]),
+                       np.sort(perm[n_val : n_val + n_test]))
+        names = [f"x{i}" for i in range(n_features)]
+        self._table = (pd.DataFrame(x, columns=names), y)
         self.relevant_mask = torch.zeros(n_features, dtype=torch.bool)
         self.relevant_mask[:n_relevant] = True
         self.weights = torch.from_numpy(np.asarray(w, dtype=np.float32))
 
-    def setup(self, stage: str | None = None) -> None:
-        """Nothing to do: the data is generated in ``__init__`` (cheap and deterministic)."""
+    def load(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The generated table (drawn in ``__init__``: cheap and deterministic)."""
+        return self._table
 
-    def train_dataloader(self) -> DataLoader:
-        return make_dataloader(self.train_dataset, self.batch_size, True, self.seed)
-
-    def val_dataloader(self) -> DataLoader:
-        return make_dataloader(self.val_dataset, self.batch_size, False, self.seed)
-
-    def test_dataloader(self) -> DataLoader:
-        return make_dataloader(self.test_dataset, self.batch_size, False, self.seed)
+    def split_indices(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The unstratified random split drawn with the data."""
+        return self._split

@@ -15,9 +15,10 @@ from .._target import Target, select_output
 
 
 def check_vit(model, method: str) -> ViT:
-    """The method's model must be a :class:`priors.models.ViT` (it reads its attention maps)."""
+    """The method's model must be a :class:`priors.models.ViT` (it reads its attention maps;
+    registry flag ``requires_vit``)."""
     if not isinstance(model, ViT):
-        raise TypeError(f"{method} explains a priors.models.ViT (it needs the attention maps of "
+        raise ValueError(f"{method} explains a priors.models.ViT (it needs the attention maps of "
                         f"every block); got {type(model).__name__}. Load your timm ViT "
                         "weights into priors.models.ViT (same state_dict keys)")
     return model

@@ -26,7 +26,7 @@ from ..registry import register
 from ._common import attention_gradients, cls_map, graph_context, identity_like, traced_forward
 
 
-@register("raw_attention", aliases=("attention",), uses_target=False)
+@register("raw_attention", aliases=("attention",), uses_target=False, requires_vit=True)
 def raw_attention(model, inputs: Tensor, create_graph: bool = False) -> Tensor:
     """Raw attention: head mean of the last block's attention, CLS row (class-agnostic)."""
     vit, _, trace = traced_forward(model, inputs, "raw_attention")
@@ -44,7 +44,7 @@ def rollout_matrix(attentions) -> Tensor:
     return joint
 
 
-@register("rollout", aliases=("attention_rollout",), uses_target=False)
+@register("rollout", aliases=("attention_rollout",), uses_target=False, requires_vit=True)
 def rollout(model, inputs: Tensor, create_graph: bool = False) -> Tensor:
     """Attention rollout (Abnar & Zuidema 2020): identity added, rows normalized, blocks
     multiplied; CLS row (class-agnostic)."""
@@ -53,7 +53,7 @@ def rollout(model, inputs: Tensor, create_graph: bool = False) -> Tensor:
         return cls_map(rollout_matrix(trace.attentions), vit, inputs, create_graph)
 
 
-@register("attention_gradcam", aliases=("gradcam_attention",))
+@register("attention_gradcam", aliases=("gradcam_attention",), requires_vit=True)
 def attention_gradcam(model, inputs: Tensor, target: Target = None,
                       create_graph: bool = False) -> Tensor:
     """Grad-CAM on the last block's attention: heads weighted by their mean gradient, positive

@@ -31,7 +31,8 @@ from ..registry import register
 from ._common import attention_gradients, cls_map, graph_context, identity_like, traced_forward
 
 
-@register("gradient_weighted_attention", aliases=("generic_attention", "chefer2021b", "gae"))
+@register("gradient_weighted_attention", aliases=("generic_attention", "chefer2021b", "gae"),
+          requires_vit=True)
 def gradient_weighted_attention(model, inputs: Tensor, target: Target = None,
                                 create_graph: bool = False) -> Tensor:
     """Gradient-weighted attention rule (Chefer et al., ICCV 2021): R += E_h[(grad A * A)^+] R

@@ -35,7 +35,8 @@ from ._common import (attention_gradients, cls_map, graph_context, identity_like
 from .propagation import propagate_relevance
 
 
-@register("transformer_attribution", aliases=("chefer2021", "transformer_lrp"))
+@register("transformer_attribution", aliases=("chefer2021", "transformer_lrp"),
+          requires_vit=True)
 def transformer_attribution(model, inputs: Tensor, target: Target = None,
                             create_graph: bool = False) -> Tensor:
     """Transformer attribution (Chefer et al., CVPR 2021): LRP relevance x gradient of the
@@ -51,7 +52,7 @@ def transformer_attribution(model, inputs: Tensor, target: Target = None,
         return cls_map(joint, vit, inputs, create_graph)
 
 
-@register("partial_lrp", aliases=("partial_relevance",))
+@register("partial_lrp", aliases=("partial_relevance",), requires_vit=True)
 def partial_lrp(model, inputs: Tensor, target: Target = None, create_graph: bool = False) -> Tensor:
     """Partial LRP (Voita et al. 2019, as a baseline in Chefer et al. 2021): head-mean LRP
     relevance of the last block's attention probabilities."""
