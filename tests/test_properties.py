@@ -96,7 +96,7 @@ def _model(spec, features: int) -> nn.Module:
                          nn.Linear(8, 3, bias=False))
 
 
-@pytest.mark.parametrize("name", available_methods())
+@pytest.mark.parametrize("name", available_methods(requires_vit=False))  # ViTs: test_transformer_*
 @FAST
 @given(data=st.data())
 def test_every_method_returns_finite_attributions_shaped_like_its_input(name, data):

@@ -15,11 +15,14 @@ from .guided_backprop import guided_backprop
 from .grad_cam import grad_cam
 from .guided_grad_cam import guided_grad_cam
 from .random_attribution import random_attribution
+from .transformer import (attention_gradcam, gradient_weighted_attention, partial_lrp,
+                          raw_attention, rollout, transformer_attribution)
 
 __all__ = [
-    "AttributionMethod", "ReferenceSampler", "attribute", "available_methods",
-    "expected_gradients", "get_method", "grad_cam", "gradient", "guided_backprop",
-    "guided_grad_cam", "input_x_gradient", "integrated_gradients", "log_prob_gradient",
-    "noise_tunnel", "random_attribution", "register", "register_method", "resolve_method",
-    "smoothgrad", "smoothgrad_sq", "vargrad",
+    "AttributionMethod", "ReferenceSampler", "attention_gradcam", "attribute",
+    "available_methods", "expected_gradients", "get_method", "grad_cam", "gradient",
+    "gradient_weighted_attention", "guided_backprop", "guided_grad_cam", "input_x_gradient",
+    "integrated_gradients", "log_prob_gradient", "noise_tunnel", "partial_lrp",
+    "random_attribution", "raw_attention", "register", "register_method", "resolve_method",
+    "rollout", "smoothgrad", "smoothgrad_sq", "transformer_attribution", "vargrad",
 ]

@@ -47,6 +47,8 @@ class AttributionMethod:
             spatial feature maps (Grad-CAM); calling it on an MLP raises a ``ValueError``.
         uses_target: attributes one output per example (``False``: e.g. RRR's summed
             log-probabilities, which take no target).
+        requires_vit: explains a :class:`priors.models.ViT` (reads its attention maps); other
+            models raise a ``ValueError``.
         stochastic: draws random numbers (references, noise), so results differ between calls
             unless the global RNG (or the method's ``seed``) is fixed.
         accepts_baseline, accepts_references: the function takes ``baseline=`` /
@@ -64,6 +66,7 @@ class AttributionMethod:
     needs_references: bool = False
     requires_xdnn: bool = False
     requires_conv: bool = False
+    requires_vit: bool = False
     uses_target: bool = True
     differentiable: bool = True
     stochastic: bool = False
@@ -121,8 +124,8 @@ _ALIASES: Dict[str, str] = {}
 
 def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
              needs_references: bool = False, requires_xdnn: bool = False,
-             requires_conv: bool = False, uses_target: bool = True, differentiable: bool = True,
-             stochastic: bool = False,
+             requires_conv: bool = False, requires_vit: bool = False, uses_target: bool = True,
+             differentiable: bool = True, stochastic: bool = False,
              summary: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
 
@@ -143,7 +146,8 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
         register_method(AttributionMethod(
             name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
             needs_references=needs_references, requires_xdnn=requires_xdnn,
-            requires_conv=requires_conv, uses_target=uses_target, differentiable=differentiable,
+            requires_conv=requires_conv, requires_vit=requires_vit, uses_target=uses_target,
+            differentiable=differentiable,
             stochastic=stochastic,
             accepts_baseline="baseline" in params, accepts_references="references" in params,
             hparams=hparams,

@@ -1,7 +1,8 @@
-"""Models: MLPs and bias-free X-DNN variants."""
+"""Models: MLPs, bias-free X-DNN variants and a Vision Transformer."""
 from .mlp import MLP
 from .xalexnet import XAlexNet
 from .xresnet import XResNet50
+from .vit import ViT
 from .xvgg import XVGG16
 
-__all__ = ["MLP", "XAlexNet", "XResNet50", "XVGG16"]
+__all__ = ["MLP", "ViT", "XAlexNet", "XResNet50", "XVGG16"]

@@ -1,0 +1,63 @@
+r"""Relevance-propagation attributions of ViTs: transformer attribution and partial LRP.
+
+**Transformer attribution** (Chefer, Gur and Wolf, "Transformer Interpretability Beyond
+Attention Visualization", CVPR 2021, https://arxiv.org/abs/2012.09838, Eqs. 12-13): with
+:math:`A^{(b)}` the attention probabilities of block :math:`b`, :math:`\nabla A^{(b)}` the
+gradient of the target logit with respect to them and :math:`R^{(b)}` their relevance from
+LRP (:mod:`~priors.attributions.transformer.propagation`, one-hot target),
+
+.. math:: \bar A^{(b)} = I + \mathbb{E}_h\big[(\nabla A^{(b)} \odot R^{(b)})^+\big], \qquad
+          C = \bar A^{(B)} \cdots \bar A^{(1)},
+
+and the map is the CLS row of :math:`C` without the CLS column, on the patch grid, upsampled
+bilinearly to the input. Row :math:`i` of an attention matrix mixes the tokens of its block's
+input into token :math:`i` of its output, so a later block multiplies from the left (the paper
+writes the product in block order; this is the composition it denotes, as in rollout). Both
+factors depend on the target, so the map is class-specific.
+
+**Partial LRP** (the paper's baseline after Voita et al., "Analyzing Multi-Head Self-Attention",
+ACL 2019, https://arxiv.org/abs/1905.09418): the head-mean relevance of the last block's
+attention probabilities, CLS row.
+
+Both are batched (any target per example), run on the inputs' device and, with
+``create_graph=True``, are differentiable w.r.t. the parameters (all rules are tensor ops), so
+transformer attribution can also be a training prior (Chefer et al. 2022, see
+:mod:`priors.attributions.transformer.gradient_weighted`).
+"""
+from __future__ import annotations
+
+from torch import Tensor
+
+from .._target import Target
+from ..registry import register
+from ._common import (attention_gradients, cls_map, graph_context, identity_like, target_indices,
+                      traced_forward)
+from .propagation import propagate_relevance
+
+
+@register("transformer_attribution", aliases=("chefer2021", "transformer_lrp"),
+          requires_vit=True)
+def transformer_attribution(model, inputs: Tensor, target: Target = None,
+                            create_graph: bool = False) -> Tensor:
+    """Transformer attribution (Chefer et al., CVPR 2021): LRP relevance x gradient of the
+    attention maps, positive part, head mean, plus identity, multiplied across blocks."""
+    vit, logits, trace = traced_forward(model, inputs, "transformer_attribution")
+    grads = attention_gradients(logits, trace, target, create_graph)
+    with graph_context(create_graph):
+        relevance = propagate_relevance(vit, trace, target_indices(logits, target))
+        joint = None
+        for grad, rel in zip(grads, relevance.attention):
+            step = identity_like(rel) + (grad * rel).clamp(min=0).mean(1)
+            joint = step if joint is None else step @ joint
+        return cls_map(joint, vit, inputs, create_graph)
+
+
+@register("partial_lrp", aliases=("partial_relevance",), requires_vit=True)
+def partial_lrp(model, inputs: Tensor, target: Target = None, create_graph: bool = False) -> Tensor:
+    """Partial LRP (Voita et al. 2019, as a baseline in Chefer et al. 2021): head-mean LRP
+    relevance of the last block's attention probabilities."""
+    vit, logits, trace = traced_forward(model, inputs, "partial_lrp")
+    with graph_context(create_graph):
+        last = len(trace.blocks) - 1
+        relevance = propagate_relevance(vit, trace, target_indices(logits, target), until=last)
+        return cls_map(relevance.attention[last].mean(1), vit, inputs, create_graph)
