@@ -52,7 +52,9 @@ def make_step(model, x, y, task, prior, refs, opt, optimizer_step: bool, precisi
     def step():
         opt.zero_grad(set_to_none=True)
         with precision_context(precision, device):
-            loss = prior_step_loss(model, prior, x, y, task, references=refs).loss
+            # Batch checks left out of both terms: PriorModule runs them once per batch either way.
+            loss = prior_step_loss(model, prior, x, y, task, references=refs,
+                                   check_labels=False, check_inputs=False).loss
         backward_to_parameters(loss, params)
         if optimizer_step:
             opt.step()

@@ -185,7 +185,8 @@ class PriorModule(ExactResume, pl.LightningModule):
         method = self.prior.method if self.prior is not None else "none"
         with explain_inplace(f"PriorModule ({method} prior)"):
             step = prior_step_loss(self.model, self.prior, x, y, self.task, mask,
-                                   self.references, step=self.global_step, check_labels=False)
+                                   self.references, step=self.global_step, check_labels=False,
+                                   check_inputs=False)  # _checked_batch validated the batch
         penalty = step.prior.penalty if step.prior is not None else None
         if not self._finite(step.loss, step.task_loss, penalty):
             return None

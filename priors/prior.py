@@ -147,10 +147,12 @@ class Prior:
             return self.weight
         return self.weight * min(1.0, (int(step) + 1) / self.warmup_steps)
 
-    def forward_inputs(self, x: Tensor) -> Tensor:
+    def forward_inputs(self, x: Tensor, check: bool = True) -> Tensor:
         """The inputs the task's forward should run on: a tensor requiring grad when the method
-        shares that forward (its outputs are then reused by :meth:`penalize`), else ``x``."""
-        check_inputs(x, "inputs")
+        shares that forward (its outputs are then reused by :meth:`penalize`), else ``x``.
+        ``check=False`` when the caller validated ``x`` already (one host sync less per step)."""
+        if check:
+            check_inputs(x, "inputs")
         return leaf_or_graph_input(x) if self.shares_forward else x
 
     def penalize(

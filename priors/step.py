@@ -17,16 +17,17 @@ class StepLoss(NamedTuple):
 
 def prior_step_loss(model: Callable[[Tensor], Tensor], prior: Optional[Prior], x: Tensor,
                     y: Tensor, task: str, mask: Optional[Tensor] = None, references=None,
-                    step: Optional[int] = None, check_labels: bool = True) -> StepLoss:
+                    step: Optional[int] = None, check_labels: bool = True,
+                    check_inputs: bool = True) -> StepLoss:
     """Forward (shared with the attribution when the method allows), task loss and penalty.
 
     ``step`` is the global step (for penalties with a weight warm-up); ``check_labels=False``
-    when the caller validated the labels already."""
+    and ``check_inputs=False`` when the caller validated the batch already."""
     if prior is None:
         outputs = model(x)
         loss = task_loss(outputs, y, task, check=check_labels)
         return StepLoss(loss, loss, None)
-    xin = prior.forward_inputs(x)
+    xin = prior.forward_inputs(x, check=check_inputs)
     out = prior.penalize(model, xin, model(xin), y, mask, references, step=step)
     tl = task_loss(out.outputs, y, task, check=check_labels)
     return StepLoss(tl + out.weighted, tl, out)
