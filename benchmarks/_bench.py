@@ -13,9 +13,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from priors.models import MLP, XAlexNet, XResNet50, XVGG16  # noqa: E402
+from priors.models import MLP, ViT, XAlexNet, XResNet50, XVGG16  # noqa: E402
 
-MODELS = ("xalexnet", "xvgg16", "xresnet50", "nhanes")
+MODELS = ("xalexnet", "xvgg16", "xresnet50", "nhanes", "vit")
 
 
 def common_args(description: str) -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def setup(args) -> None:
 def model_and_batch(name: str, device: str, seed: int = 0):
     """``(model, x, y, task, references)``: X-AlexNet on 16 x 3x128x128 (100 classes); X-VGG16
     and X-ResNet-50 at a quarter of the width on 16 x 3x64x64 (100 classes); or the NHANES
-    X-MLP on a full small-data batch (100 patients x 18 features; the real subset when
+    X-MLP on a full small-data batch; or a 6-block ViT-Tiny on 16 x 3x64x64 (100 patients x 18 features; the real subset when
     data/nhanes holds it, else standard-normal features with random labels)."""
     torch.manual_seed(seed)
     images = {"xalexnet": (lambda: XAlexNet(num_classes=100), 128),
@@ -53,6 +53,13 @@ def model_and_batch(name: str, device: str, seed: int = 0):
         x = torch.randn(16, 3, size, size)
         y = torch.randint(0, 100, (16,))
         refs = torch.randn(64, 3, size, size)
+        task = "multiclass"
+    elif name == "vit":  # ViT-Tiny layout (dim 192, 3 heads) at 6 blocks on 3x64x64, patch 8
+        model = ViT(image_size=64, patch_size=8, in_channels=3, num_classes=100, depth=6,
+                    heads=3, dim=192)
+        x = torch.randn(16, 3, 64, 64)
+        y = torch.randint(0, 100, (16,))
+        refs = torch.randn(64, 3, 64, 64)
         task = "multiclass"
     elif name == "nhanes":
         x, y, refs = _nhanes_batch(seed)

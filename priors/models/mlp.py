@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from torch import Tensor, nn
+from .piecewise import use_piecewise_layers
 
 
 class MLP(nn.Module):
@@ -27,6 +28,8 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, out_features, bias=bias))
         self.net = nn.Sequential(*layers)
         self.out_features = out_features
+        # Same ReLU / max-pool results; their backward differentiates cheaply (priors).
+        use_piecewise_layers(self)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.net(x)

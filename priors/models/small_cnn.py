@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+from .piecewise import use_piecewise_layers
 
 
 class SmallCNN(nn.Module):
@@ -36,6 +37,8 @@ class SmallCNN(nn.Module):
             nn.Flatten(), nn.Linear(c2 * side * side, hidden, bias=bias), nn.ReLU(),
             nn.Linear(hidden, num_classes, bias=bias),
         )
+        # Same ReLU / max-pool results; their backward differentiates cheaply (priors).
+        use_piecewise_layers(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+from .piecewise import use_piecewise_layers
 
 
 def _channels(base: int, width: float) -> int:
@@ -61,6 +62,8 @@ class XAlexNet(nn.Module):
             nn.Linear(hidden, hidden, bias=False), nn.ReLU(),
             nn.Linear(hidden, num_classes, bias=False),
         )
+        # Same ReLU / max-pool results; their backward differentiates cheaply (priors).
+        use_piecewise_layers(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.avgpool(self.features(x)))

@@ -6,6 +6,7 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from .xalexnet import _channels
+from .piecewise import use_piecewise_layers
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 
@@ -85,6 +86,8 @@ class XResNet50(nn.Module):
         self.num_branches = sum(blocks)
         self.fixup_scale = self.num_branches ** (-1.0 / (2 * 3 - 2))
         self.reset_parameters()
+        # Same ReLU / max-pool results; their backward differentiates cheaply (priors).
+        use_piecewise_layers(self)
 
     def reset_parameters(self) -> None:
         """Fixup initialization (see the class docstring)."""

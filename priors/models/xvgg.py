@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .xalexnet import _channels, _check_sizes
+from .piecewise import use_piecewise_layers
 
 # Configuration "D" of Simonyan & Zisserman: conv widths per stage, "M" = 2x2 max-pool.
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
@@ -51,6 +52,8 @@ class XVGG16(nn.Module):
             nn.Linear(hidden, num_classes, bias=False),
         )
         self._init_weights()
+        # Same ReLU / max-pool results; their backward differentiates cheaply (priors).
+        use_piecewise_layers(self)
 
     def _init_weights(self) -> None:
         # He initialization for the ReLU convolutions; small normal weights for the classifier.
