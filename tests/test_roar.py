@@ -22,7 +22,7 @@ def synthetic_run(tmp_path_factory) -> Path:
     run(compose_train_config([
         "data=synthetic", "data.n_samples=3000", f"data.n_features={N_FEATURES}",
         f"data.n_relevant={N_RELEVANT}", "data.batch_size=128", "model=mlp", "model.hidden=[32]",
-        "callbacks=save_model", "trainer=cpu", "trainer.max_epochs=10",
+        "trainer=cpu", "trainer.max_epochs=10",
         "trainer.enable_progress_bar=false", "logger=none", "threads=1",
         f"paths.output_dir={out}"]))
     return out

@@ -63,3 +63,16 @@ def interleave_target(target: Target, times: int) -> Target:
     if isinstance(target, Tensor) and target.dim() == 1:
         return target.repeat_interleave(times)
     return target
+
+
+def chunks(n: int, internal_batch_size) -> list:
+    """Slices of ``range(n)`` holding at most ``internal_batch_size`` rows (``None``: one)."""
+    size = n if internal_batch_size is None else int(internal_batch_size)
+    if size < 1:
+        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+    return [slice(start, start + size) for start in range(0, n, size)]
+
+
+def slice_target(target: Target, rows: slice) -> Target:
+    """The per-example target of ``rows`` (an int or ``None`` applies to every row)."""
+    return target[rows] if isinstance(target, Tensor) and target.dim() else target

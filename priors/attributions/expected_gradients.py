@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
 from ..checks import check_batched, check_finite
-from ._target import Target, interleave_target, select_output
+from ._target import Target, chunks, interleave_target, select_output, slice_target
 from .registry import register
 
 
@@ -158,16 +158,12 @@ def expected_gradients(
         alpha = torch.rand(shape, device=inputs.device, dtype=inputs.dtype)
     diff = x - refs
     targets = interleave_target(target, k)
-    chunk = len(x) if internal_batch_size is None else int(internal_batch_size)
-    if chunk < 1:
-        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
     parts = []
-    for start in range(0, len(x), chunk):
-        points = refs[start:start + chunk] + alpha[start:start + chunk] * diff[start:start + chunk]
+    for rows in chunks(len(x), internal_batch_size):
+        points = refs[rows] + alpha[rows] * diff[rows]
         if not points.requires_grad:
             points.requires_grad_(True)
-        t = targets[start:start + chunk] if isinstance(targets, Tensor) and targets.dim() else targets
-        selected = select_output(model(points), t)
+        selected = select_output(model(points), slice_target(targets, rows))
         parts.append(torch.autograd.grad(selected.sum(), points, create_graph=create_graph)[0])
     grads = torch.cat(parts)
     if not create_graph:

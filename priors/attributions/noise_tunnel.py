@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_batched
-from ._target import Target, interleave_target
+from ._target import Target, chunks, interleave_target, slice_target
 from .registry import get_method, register
 
 AGGREGATES = ("mean", "mean_square", "variance")
@@ -78,14 +78,9 @@ def noise_tunnel(
     noise = noise * sigma.view(batch, 1, *([1] * len(feature_shape)))
     noisy = (inputs.unsqueeze(1) + noise).reshape(batch * n_samples, *feature_shape)
     targets = interleave_target(target, n_samples)
-    chunk = len(noisy) if internal_batch_size is None else int(internal_batch_size)
-    if chunk < 1:
-        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
-    parts = []
-    for start in range(0, len(noisy), chunk):
-        t = targets[start:start + chunk] if isinstance(targets, Tensor) and targets.dim() else targets
-        parts.append(method(model, noisy[start:start + chunk], t, create_graph=create_graph,
-                            references=references, baseline=baseline))
+    parts = [method(model, noisy[rows], slice_target(targets, rows), create_graph=create_graph,
+                    references=references, baseline=baseline)
+             for rows in chunks(len(noisy), internal_batch_size)]
     attr = torch.cat(parts).view(batch, n_samples, *feature_shape)
     if aggregate == "mean":
         return attr.mean(1)

@@ -26,7 +26,6 @@ standardization and the loaders are those of :class:`~priors.data.tabular.Tabula
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -37,7 +36,7 @@ import pandas as pd
 from priors.data.download import DatasetNotFoundError
 from priors.data.files import resolve_data_dir
 from priors.data.nhanes import nhanes_source
-from priors.data.survival import LABEL_RULES, mortality_labels, read_xy_pair
+from priors.data.survival import LABEL_RULES, check_horizon, mortality_labels, read_xy_pair
 from priors.data.tabular import TabularDataModule
 
 __all__ = ["CSVDataModule"]
@@ -105,9 +104,7 @@ class CSVDataModule(TabularDataModule):
     ) -> None:
         if label_rule not in LABEL_RULES:
             raise ValueError(f"label_rule must be one of {LABEL_RULES}, got {label_rule!r}")
-        horizon_years = float(horizon_years)
-        if not (math.isfinite(horizon_years) and horizon_years > 0):
-            raise ValueError(f"horizon_years must be a finite number > 0, got {horizon_years}")
+        horizon_years = check_horizon(horizon_years)
         super().__init__(
             split=split, val_fraction=val_fraction, test_fraction=test_fraction,
             n_train=n_train, n_val=n_val, n_irrelevant=n_irrelevant, batch_size=batch_size,

@@ -34,7 +34,6 @@ seed. Splitting, train-only imputation/standardization and the loaders are those
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -45,7 +44,7 @@ from priors.data.arguments import check_int as _check_int  # noqa: F401 (old nam
 from priors.data.download import DatasetNotFoundError, manual_download_hint
 from priors.data.files import REPO_ROOT, locate, packaged_names, resolve_data_dir  # noqa: F401
 from priors.data.loaders import make_dataloader  # noqa: F401 (imported from here before)
-from priors.data.survival import mortality_labels, read_xy_pair
+from priors.data.survival import check_horizon, mortality_labels, read_xy_pair
 from priors.data.tabular import SPLITS, TabularDataModule, TabularState  # noqa: F401
 
 __all__ = [
@@ -164,9 +163,7 @@ class NHANESDataModule(TabularDataModule):
         keep_zero_followup: bool = False,
         packaged: bool = True,
     ) -> None:
-        horizon_years = float(horizon_years)
-        if not (math.isfinite(horizon_years) and horizon_years > 0):
-            raise ValueError(f"horizon_years must be a finite number > 0, got {horizon_years}")
+        horizon_years = check_horizon(horizon_years)
         super().__init__(
             split=split, val_fraction=val_fraction, test_fraction=test_fraction,
             n_train=n_train, n_val=n_val, n_irrelevant=n_irrelevant, batch_size=batch_size,
@@ -221,8 +218,3 @@ class NHANESDataModule(TabularDataModule):
     def patient_ids(self) -> pd.Index:
         """Patient ids (index of the CSVs) of the labelled rows; ``train_idx`` etc. index it."""
         return self.state.ids
-
-    @property
-    def labels(self) -> np.ndarray:
-        """0/1 labels (int64) of all labelled patients."""
-        return self.state.y

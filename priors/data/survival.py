@@ -12,6 +12,7 @@ and :class:`~priors.data.CSVDataModule` (``label_rule=survival``) both call it.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import IO, Union
 
@@ -23,6 +24,14 @@ __all__ = ["LABEL_RULES", "mortality_labels", "read_xy_pair"]
 LABEL_RULES = ("class", "survival")
 
 Source = Union[str, os.PathLike, IO[bytes]]
+
+
+def check_horizon(horizon_years: float) -> float:
+    """The label horizon as a float; ``ValueError`` unless it is finite and positive."""
+    horizon_years = float(horizon_years)
+    if not (math.isfinite(horizon_years) and horizon_years > 0):
+        raise ValueError(f"horizon_years must be a finite number > 0, got {horizon_years}")
+    return horizon_years
 
 
 def mortality_labels(

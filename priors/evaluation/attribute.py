@@ -10,7 +10,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..attributions import get_method
-from ..attributions._target import Target
+from ..attributions._target import Target, slice_target
 
 # Keys of a method spec that are not hyperparameters of the method.
 SPEC_KEYS = ("method", "label")
@@ -45,10 +45,6 @@ def split_available(specs: Mapping[str, Dict[str, Any]]) -> Tuple[Dict[str, Dict
             continue
         ok[label] = spec
     return ok, skipped
-
-
-def _rows(target: Target, rows: slice) -> Target:
-    return target[rows] if isinstance(target, Tensor) and target.dim() else target
 
 
 def compute_attributions(model, x: Tensor, methods: Mapping[str, Any], target: Target = None,
@@ -93,7 +89,7 @@ def compute_attributions(model, x: Tensor, methods: Mapping[str, Any], target: T
                 # A seeded method draws the same noise for equally shaped batches: a new seed
                 # per chunk keeps the examples of different chunks independent.
                 spec["seed"] = seed + i
-            attr = method(model, x[rows], _rows(target, rows), references=references,
+            attr = method(model, x[rows], slice_target(target, rows), references=references,
                           baseline=base, **spec)
             parts.append(attr.detach())
         out[label] = torch.cat(parts)

@@ -1,8 +1,7 @@
 """Modified datasets for ROAR / KAR, cached on disk, and loading a trained run.
 
 A run directory (written by ``train.py``) holds ``result.json`` with the run's resolved config
-and the selected weights: ``model.pt`` (a ``state_dict`` of the network, see
-:class:`~priors.callbacks.save_model.SaveModelWeights`) or a Lightning ``*.ckpt``.
+and the selected weights, ``model.pt``; :mod:`priors.evaluation.load` reads both.
 
 :func:`modified_dataset` ranks the features of every train, validation and test input by the
 absolute attribution of the run's model and replaces the top (``mode="roar"``) or the bottom
@@ -22,12 +21,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from ..attributions import get_method
-from ..pipeline import _auto_sizes
+from .load import load_run as _load_run, run_config
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +37,8 @@ SPLITS = ("train", "val", "test")
 
 # ---------------------------------------------------------------- runs
 def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The resolved config a run was trained with (``result.json``'s ``config``)."""
-    path = Path(run_dir) / "result.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: expected a run directory written by "
-                                "train.py (result.json with the run's config)")
-    return OmegaConf.create(json.loads(path.read_text())["config"])
+    """The resolved config a run was trained with."""
+    return run_config(run_dir)[0]
 
 
 RUN_KEYS = ("model", "prior", "optimizer", "scheduler", "trainer", "callbacks", "module",
@@ -56,8 +50,8 @@ def run_node(run_dir: str, key: str, updates: Any = None, _parent_: Any = None) 
     config, with ``updates`` (a dict, e.g. ``roar.set.trainer``) merged over it.
 
     ``trainer.default_root_dir`` is pointed at the new job's ``paths.output_dir`` so that a
-    retraining never writes into the original run, and ``callbacks`` always save the new
-    model's weights there (``model.pt``), so a retrained model can itself be evaluated.
+    retraining never writes into the original run (``train.py`` saves the retrained model's
+    ``model.pt`` there too, so it can itself be evaluated).
     """
     cfg = load_run_config(run_dir)
     value = cfg.get(key)
@@ -72,10 +66,6 @@ def run_node(run_dir: str, key: str, updates: Any = None, _parent_: Any = None) 
             value = updates
     if key == "trainer" and isinstance(value, dict):
         value["default_root_dir"] = "${paths.output_dir}"
-    if key == "callbacks":
-        value = dict(value or {})
-        value["save_model"] = {"_target_": "priors.callbacks.save_model.SaveModelWeights",
-                               "path": "${paths.output_dir}/model.pt"}
     return OmegaConf.create(value, parent=_parent_) if isinstance(value, (dict, list)) else value
 
 
@@ -93,33 +83,10 @@ def route_overrides(overrides: Sequence[str]) -> List[str]:
     return routed
 
 
-def _strip_prefix(state: Mapping[str, Tensor], prefix: str = "model.") -> Dict[str, Tensor]:
-    if state and all(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items()}
-    # A Lightning checkpoint also holds metric states: keep the network's entries only.
-    picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    return picked or dict(state)
-
-
 def load_run(run_dir: str | Path) -> Tuple[nn.Module, Any, DictConfig]:
     """``(model, datamodule, cfg)`` of a trained run, weights loaded, model in eval mode."""
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
-    weights = run_dir / "model.pt"
-    if weights.is_file():
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    else:
-        ckpts = sorted(run_dir.rglob("*.ckpt"))
-        if not ckpts:
-            raise FileNotFoundError(f"no model.pt or *.ckpt in {run_dir}: train the run with "
-                                    "callbacks.save_model (conf/callbacks/save_model.yaml)")
-        state = torch.load(ckpts[-1], map_location="cpu", weights_only=False)["state_dict"]
-    model.load_state_dict(_strip_prefix(state))
-    return model.eval(), datamodule, cfg
+    run = _load_run(run_dir)
+    return run.model, run.datamodule, run.config
 
 
 def split_tensors(datamodule: Any, split: str) -> Tuple[Tensor, ...]:
