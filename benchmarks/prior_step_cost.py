@@ -5,7 +5,8 @@
 
 One process; per model one batch, and per prior the calls PriorModule makes in a training step
 (``priors.step.prior_step_loss``: forward shared with the prior where the method allows, task
-loss + weighted penalty -- TV on images, Gini on NHANES; then ``backward_to_parameters``),
+loss + weighted penalty -- TV on images, Gini on NHANES; then ``backward_to_parameters``:
+penalty, then task loss, each restricted to the parameters),
 without Lightning's logging. The primary figure is forward + backward (no optimizer step),
 where the priors differ; the second column adds the Adam step that a user's step also pays
 (on big models its parameter-sized work hides the prior's cost). Calls are interleaved and the
@@ -57,8 +58,8 @@ def make_step(model, x, y, task, prior, refs, opt, optimizer_step: bool, precisi
         with precision_context(precision, device):
             # Batch checks left out of both terms: PriorModule runs them once per batch either way.
             loss = prior_step_loss(model, prior, x, y, task, references=refs,
-                                   check_labels=False, check_inputs=False).loss
-        backward_to_parameters(loss, params)
+                                   check_labels=False, check_inputs=False)
+        backward_to_parameters(loss.loss, params, step=loss)
         if optimizer_step:
             opt.step()
     return step

@@ -124,6 +124,7 @@ class PriorModule(ExactResume, pl.LightningModule):
         self.references: Optional[Callable[[int], Tensor]] = None
         self._auto_references = False
         self._sizes_checked = False
+        self._step_loss: Optional[Any] = None  # this step's StepLoss, until its backward
         self._restored: Dict[str, Any] = {}
         # num_classes is also a datamodule hparam in some datamodules: Lightning refuses duplicates.
         self.save_hyperparameters(ignore=["model", "prior", "optimizer", "scheduler", "num_classes"])
@@ -195,16 +196,18 @@ class PriorModule(ExactResume, pl.LightningModule):
             logs.update({"train/prior": step.prior.penalty,
                          "train/prior_weighted": step.prior.weighted})
         self.log_dict(logs, on_step=True, on_epoch=True, batch_size=len(x))
+        self._step_loss = step if step.prior is not None else None  # for backward's split
         return step.loss
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
-        # With a shared forward the batch input is a leaf that requires grad; restricting the
-        # backward to the parameters skips computing (and storing) a gradient nobody reads.
+        # Restricted to the parameters, penalty and task loss back-propagated one after the
+        # other when that is exact (see priors.step.backward_to_parameters for why).
+        step, self._step_loss = self._step_loss, None  # never keep a graph past its backward
         if self.prior is None or "inputs" in kwargs:
             super().backward(loss, *args, **kwargs)
             return
         backward_to_parameters(loss, [p for p in self.parameters() if p.requires_grad],
-                               *args, **kwargs)
+                               *args, step=step, **kwargs)
 
     def _finite(self, loss: Tensor, tl: Tensor, penalty: Optional[Tensor]) -> bool:
         """``True`` if the loss is finite; else raise, or count the batch as skipped."""

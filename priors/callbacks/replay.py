@@ -52,7 +52,7 @@ def takes_batch_idx(step: Callable) -> bool:
 
 
 class StepReplayer:
-    """Runs ``training_step`` + ``loss.backward()`` outside Lightning's loop and undoes it.
+    """Runs ``training_step`` + the module's ``backward`` outside Lightning's loop and undoes it.
 
     ``regularized=False`` removes the prior: ``baseline_step`` if given, else the attached
     :class:`AttributionPrior` callbacks are disabled, else a :class:`PriorModule`'s prior is
@@ -110,7 +110,7 @@ class StepReplayer:
                 loss = loss_of(out)
                 if loss is None:  # a step that skips this batch: nothing to measure
                     return None
-                loss.backward()
+                pl_module.backward(loss)  # the module's own backward, as in the real step
                 self.sync()
                 ms = (time.perf_counter() - start) * 1e3
                 peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else None
