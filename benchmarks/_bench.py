@@ -182,3 +182,19 @@ def print_table(rows, header) -> None:
 def check(name: str, ok: bool, detail: str) -> bool:
     print(f"[{'PASS' if ok else 'FAIL'}] {name}: {detail}")
     return ok
+
+
+def profile_top(fn: Callable[[], object], device: str, rows: int, steps: int = 3) -> str:
+    """``torch.profiler``'s operators by self time over ``steps`` calls of ``fn`` (after one
+    call outside the profile), as a table of ``rows`` rows: where a step's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                           if device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            fn()
+        sync(device)
+    key = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=44)

@@ -2,6 +2,7 @@
 
     python benchmarks/prior_step_cost.py [--models xalexnet xvgg16 xresnet50 nhanes vit] [--reps 7]
                                          [--threads 1] [--device cuda] [--precision fp32|tf32|bf16]
+                                         [--profile 12 [--profile-priors none xg "eg(k=1)"]]
 
 One process; per model one batch, and per prior the calls PriorModule makes in a training step
 (``priors.step.prior_step_loss``: forward shared with the prior where the method allows, task
@@ -23,7 +24,7 @@ import sys
 import torch
 
 from _bench import (check, common_args, exact_cpu_memory, model_and_batch, peak_memory_mb,
-                    print_table, saved_for_backward_mb, setup, time_interleaved)
+                    print_table, profile_top, saved_for_backward_mb, setup, time_interleaved)
 
 from priors.prior import Prior
 from priors.step import backward_to_parameters, prior_step_loss
@@ -100,12 +101,21 @@ def run(name: str, args) -> dict:
              f"{saved[key] / base_s:.2f}") for key in fwd_bwd]
     print_table(rows, ["prior", "fwd+bwd ms", "x none", "+adam ms", "x none (adam)",
                        "examples/s", "peak MiB", "peak x none", "saved MiB", "saved x none"])
+    for key in args.profile_priors if args.profile else ():
+        if key in fwd_bwd:
+            print(f"\n### {name}, {key}: top {args.profile} operators by self time, 3 steps "
+                  "(forward + backward)")
+            print(profile_top(fwd_bwd[key], args.device, args.profile))
     return {"times": times, "mem": mem, "saved": saved}
 
 
 def main(argv=None) -> int:
     parser = common_args(__doc__.split("\n")[0])
     parser.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"))
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="also print torch.profiler's top ROWS operators of some steps")
+    parser.add_argument("--profile-priors", nargs="+", default=["none", "xg", "eg(k=1)"],
+                        help="the steps --profile profiles")
     args = parser.parse_args(argv)
     setup(args)
     results = {name: run(name, args) for name in args.models}

@@ -1,6 +1,7 @@
 """One regularized training step: the pieces PriorModule, the callbacks and the benchmarks share."""
 from __future__ import annotations
 
+import weakref
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
@@ -14,6 +15,7 @@ class StepLoss(NamedTuple):
     loss: Tensor  # task loss + weighted penalty: what is back-propagated
     task_loss: Tensor
     prior: Optional[PriorOutput]  # None without a prior
+    split: Optional["SplitDecision"] = None  # penalty, then task loss? (backward_to_parameters)
 
 
 def prior_step_loss(model: Callable[[Tensor], Tensor], prior: Optional[Prior], x: Tensor,
@@ -31,7 +33,46 @@ def prior_step_loss(model: Callable[[Tensor], Tensor], prior: Optional[Prior], x
     xin = prior.forward_inputs(x, check=check_inputs)
     out = prior.penalize(model, xin, model(xin), y, mask, references, step=step)
     tl = task_loss(out.outputs, y, task, check=check_labels)
-    return StepLoss(tl + out.weighted, tl, out)
+    return StepLoss(tl + out.weighted, tl, out, _split_decision(prior, model))
+
+
+class SplitDecision:
+    """Whether back-propagating the penalty and the task loss one after the other pays for a
+    prior on a model: ``pays`` is None until the first split backward has watched for it."""
+
+    def __init__(self, pays: Optional[bool] = None) -> None:
+        self.pays = pays
+
+    def __repr__(self) -> str:
+        return f"SplitDecision(pays={self.pays})"
+
+
+# prior -> model -> decision: the graphs are built alike at every step, so one look decides.
+_DECISIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _split_decision(prior: Prior, model) -> SplitDecision:
+    try:
+        per_model = _DECISIONS.setdefault(prior, weakref.WeakKeyDictionary())
+        return per_model.setdefault(model, SplitDecision())
+    except TypeError:  # not weak-referenceable: no memory, the split is never tried
+        return SplitDecision(False)
+
+
+def _forward_nodes(task: Tensor) -> list:
+    """The task loss's autograd nodes that lead somewhere other than a parameter: the work a
+    backward through the forward graph does (a weight's transpose or view is not)."""
+    seen, stack, out = set(), [task.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        nexts = [fn for fn, _ in node.next_functions if fn is not None]
+        if any(type(fn).__name__ != "AccumulateGrad" for fn in nexts):
+            out.append(node)
+        stack.extend(nexts)
+    return out
 
 
 def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *args,
@@ -52,10 +93,15 @@ def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *ar
     the XG step's peak memory drops from 2.4x to 1.8x the unregularized step's, and its time
     from 2.4x to 2.1x (issue 13, ``benchmarks/prior_step_cost.py``).
 
-    The split is used only when it is exact and safe: ``loss`` is ``step.loss`` or a function
-    of it alone (Lightning's AMP loss scaling or division for gradient accumulation; its
-    derivative is applied to both parts), and no process group is initialized (DDP reduces
-    each gradient once per backward). Otherwise one backward runs.
+    The split is used only when it pays and is exact and safe: the penalty's gradient does not
+    flow through the forward graph (``step.split``, watched in the first split backward of each
+    prior on each model, then remembered; true for gradient-based priors on the project's
+    piecewise-linear models, false e.g. for RRR, whose log-softmax gradient would send the
+    forward graph's backward twice, or for torch's own ReLU, whose second-order graph sends
+    zeros there); ``loss`` is
+    ``step.loss`` or a function of it alone (Lightning's AMP loss scaling or division for
+    gradient accumulation; its derivative is applied to both parts); and no process group is
+    initialized (DDP reduces each gradient once per backward). Otherwise one backward runs.
     """
     params = list(parameters)
     scale = _split_scale(loss, step) if not args else None
@@ -64,14 +110,28 @@ def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *ar
         return
     # The attribution graph can pass through forward-graph nodes (e.g. torch's own ReLU
     # backward refers to its forward tensor), so the first backward keeps the graph.
-    step.prior.weighted.backward(scale, inputs=params, retain_graph=True,
-                                 create_graph=kwargs.get("create_graph", False))
+    handles, reached = [], []
+    if step.split.pays is None:  # first time: watch whether the penalty enters the forward graph
+        def watch(grads):
+            if any(g is not None for g in grads):
+                reached.append(True)
+        handles = [node.register_prehook(watch) for node in _forward_nodes(step.task_loss)]
+    try:
+        step.prior.weighted.backward(scale, inputs=params, retain_graph=True,
+                                     create_graph=kwargs.get("create_graph", False))
+    finally:
+        for handle in handles:
+            handle.remove()
+    if handles:
+        step.split.pays = not reached
     step.task_loss.backward(scale, inputs=params, **kwargs)
 
 
 def _split_scale(loss: Tensor, step: Optional[StepLoss]) -> Optional[Tensor]:
     """d loss / d step.loss when ``loss`` depends on nothing but ``step.loss``, else None."""
-    if step is None or step.prior is None or not loss.requires_grad or loss.numel() != 1:
+    if step is None or step.prior is None or step.split is None or step.split.pays is False:
+        return None
+    if not loss.requires_grad or loss.numel() != 1:
         return None
     if not step.prior.weighted.requires_grad or not step.task_loss.requires_grad:
         return None

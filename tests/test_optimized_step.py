@@ -14,7 +14,7 @@ from priors import Prior
 from priors.models import MLP, XAlexNet, XResNet50, XVGG16
 from priors.models.piecewise import AdaptiveAvgPool2d, MaxPool2d, ReLU, use_piecewise_layers
 from priors.attributions import get_method
-from priors.step import _split_scale, backward_to_parameters, prior_step_loss
+from priors.step import SplitDecision, _split_scale, backward_to_parameters, prior_step_loss
 
 
 def plain_cnn():
@@ -26,11 +26,13 @@ def plain_cnn():
         nn.Linear(8, 3, bias=False)).double()
 
 
-def grads(model, method, x, y, refs, restricted, scale=None):
+def grads(model, method, x, y, refs, restricted, scale=None, split=None):
     model.zero_grad(set_to_none=True)
     prior = Prior(method, "tv", 0.5, **({"n_steps": 4} if method == "ig" else {}))
     torch.manual_seed(1)  # same references, alphas, noise and dropout masks
     step = prior_step_loss(model, prior, x, y, "multiclass", references=refs)
+    if split is not None:  # force the split where it would not pay (it must still be exact)
+        step = step._replace(split=SplitDecision(split))
     loss = step.loss if scale is None else scale(step.loss)
     if restricted:
         backward_to_parameters(loss, list(model.parameters()), step=step)
@@ -58,8 +60,8 @@ def test_optimized_step_equals_the_straightforward_one(method):
 @pytest.mark.parametrize("piecewise", [False, True])
 def test_split_backward_equals_one_backward(method, piecewise):
     """Penalty then task loss (step=...) against one backward of the sum, also when the loss
-    is scaled as Lightning scales it (AMP, gradient accumulation), and on torch's own layers,
-    whose attribution graph runs through the forward graph."""
+    is scaled as Lightning scales it (AMP, gradient accumulation), and (forced) where the
+    attribution graph runs through the forward graph: RRR, torch's own layers."""
     model = plain_cnn()
     if piecewise:
         use_piecewise_layers(model)
@@ -67,16 +69,25 @@ def test_split_backward_equals_one_backward(method, piecewise):
     y = torch.tensor([0, 1, 2, 1, 0])
     for scale in (None, lambda loss: loss * 1024.0 / 2):
         expected = grads(model, method, x, y, None, restricted=False, scale=scale)
-        got = grads(model, method, x, y, None, restricted=True, scale=scale)
+        got = grads(model, method, x, y, None, restricted=True, scale=scale, split=True)
         for e, g in zip(expected, got):
             torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-12)
 
 
-def test_split_backward_is_used_only_where_exact():
-    model = plain_cnn()
-    extra = nn.Parameter(torch.ones((), dtype=torch.float64))
+def test_split_backward_is_used_only_where_it_pays_and_is_exact():
     x = torch.randn(5, 1, 7, 7, dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 1, 0])
+    model = use_piecewise_layers(plain_cnn())
+    # Pays where the penalty's gradient stays off the forward graph: not for RRR (log-softmax)
+    # nor on torch's own ReLU / pooling layers. Watched in the first backward, then remembered.
+    for net, method, pays in ((model, "xg", True), (model, "rrr", False),
+                              (plain_cnn(), "xg", False)):
+        prior = Prior(method, "tv", 0.5)
+        for _ in range(2):
+            step = prior_step_loss(net, prior, x, y, "multiclass")
+            backward_to_parameters(step.loss, list(net.parameters()), step=step)
+            assert step.split.pays is pays, (method, pays)
+    extra = nn.Parameter(torch.ones((), dtype=torch.float64))
     step = prior_step_loss(model, Prior("xg", "tv", 0.5), x, y, "multiclass")
     assert float(_split_scale(step.loss, step)) == 1.0
     assert float(_split_scale(step.loss * 8.0 / 2, step)) == 4.0
