@@ -12,19 +12,26 @@ from priors.models import ViT
 from priors.pipeline import build
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
-# CI size: a 2-block, 32-wide ViT on 7x7 patches (a 4x4 grid), 15 epochs at lr 3e-3.
-SMALL = ["model.patch_size=7", "model.dim=32", "model.depth=2", "model.heads=2",
-         "trainer.max_epochs=15", "optimizer.lr=3e-3"]
+# CI size: experiment=decoy_digits_vit (a 7x7 swatch that is one 7x7 ViT patch, batch 16) with
+# 15 epochs instead of 30.
+SMALL = ["trainer.max_epochs=15"]
+SEED = 0  # also checked with seed 1 (numbers in the docstring)
 
 
-def _compose(*overrides):
+def _compose(*overrides, experiment=("experiment=decoy_digits_vit",)):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("train", overrides=["experiment=decoy_digits", "model=vit", *overrides])
+        return compose("train", overrides=[*experiment, *overrides])
 
 
 def test_configs_compose():
-    cfg = _compose("prior=vit_relevance")
+    cfg = _compose("prior=vit_relevance", experiment=("experiment=decoy_digits", "model=vit"))
     assert cfg.model._target_ == "priors.models.ViT" and cfg.model.image_size == 28
+    assert cfg.model.patch_size == cfg.data.patch_size == 4 and cfg.prior.weight == 10
+    vit = _compose("prior=vit_relevance")
+    assert vit.model._target_ == "priors.models.ViT" and vit.model.image_size == 28
+    assert vit.model.patch_size == vit.data.patch_size == 7  # the swatch is one patch
+    assert vit.prior.method == "gradient_weighted_attention" and vit.prior.weight == 100
+    assert _compose("prior=none", "data.decoy=false").data.decoy is False
     assert "hidden" not in cfg.model  # the experiment's MLP sizes stay with the MLP
     assert cfg.prior.method == "gradient_weighted_attention" and cfg.prior.penalty == "masked_l2"
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
@@ -37,7 +44,7 @@ def test_configs_compose():
 
 
 def _fit(tmp_path, name, *overrides):
-    cfg = _compose("seed=0", "logger=none", "trainer.accelerator=cpu", "threads=1",
+    cfg = _compose(f"seed={SEED}", "logger=none", "trainer.accelerator=cpu", "threads=1",
                    f"paths.output_dir={tmp_path / name}", *SMALL, *overrides)
     datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule)
@@ -62,22 +69,23 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_relevance_prior_moves_relevance_off_the_decoy(tmp_path, one_thread):
-    """``experiment=decoy_digits model=vit`` with ``prior=none`` and ``prior=vit_relevance``
-    (CI size, seed 0; ~45 s on one thread). Measured: transformer-attribution mass on the swatch
-    0.0053 without the prior and 0.0005 with it; test accuracy 0.929 and 0.886.
+def test_relevance_prior_moves_relevance_off_the_decoy_and_recovers_accuracy(tmp_path,
+                                                                           one_thread):
+    """``experiment=decoy_digits_vit`` with ``prior=none`` and ``prior=vit_relevance`` (weight
+    100), 15 epochs, seed 0 (~45 s on one thread).
 
-    The accuracy part of the benchmark is not asserted: this ViT is hardly fooled by the decoy
-    (it learns the digits; the unregularized test accuracy is close to the no-decoy model's), so
-    there is no accuracy to recover, and the prior (weight 10) costs some accuracy here. The
-    test checks what the prior must do: move relevance off the swatch, train a working model,
-    and have PriorCostMonitor report its cost.
+    Measured at this size (seed 0 / seed 1): transformer-attribution mass on the swatch (49 of
+    784 pixels) 0.052 / 0.071 without the prior and 0.027 / 0.022 with it; test accuracy 0.744
+    / 0.714 without and 0.892 / 0.886 with it (no decoy: 0.919 / 0.865 at 15 epochs). The
+    effect varies with the seed (seed 2: 0.795 -> 0.815), so the margins below are about half
+    of the measured gaps.
     """
     plain, plain_share = _fit(tmp_path, "none", "prior=none", "callbacks=default")
     prior, prior_share = _fit(tmp_path, "prior", "prior=vit_relevance", "callbacks=cost")
     print(f"share on the swatch: none {plain_share:.4f}, prior {prior_share:.4f}; test acc: "
           f"none {plain['test/acc']:.3f}, prior {prior['test/acc']:.3f}")
-    # The swatch is 16 of 784 pixels (2%); measured at this size: 0.007 without, 0.000 with.
-    assert plain_share > 3 * prior_share + 0.002
+    # The unregularized ViT is fooled: it leans on the swatch and loses accuracy at test.
+    assert plain_share > 1.5 * prior_share
+    assert prior["test/acc"] > plain["test/acc"] + 0.07
     assert prior["train/prior"] >= 0 and prior["prior_cost/mean_ratio"] > 1.0
-    assert prior["test/acc"] > 0.8 and plain["test/acc"] > 0.8  # chance is 0.1
+    assert prior["test/acc"] > 0.8  # chance is 0.1
