@@ -15,7 +15,7 @@ CONF = str(Path(__file__).resolve().parents[1] / "conf")
 # CI size: experiment=decoy_digits_vit (a 7x7 swatch that is one 7x7 ViT patch, batch 16) with
 # 15 epochs instead of 30.
 SMALL = ["trainer.max_epochs=15"]
-SEED = 0  # also checked with seed 1 (numbers in the docstring)
+SEEDS = (0, 1)  # the effect varies with the seed: the accuracy margin is on their mean
 
 
 def _compose(*overrides, experiment=("experiment=decoy_digits_vit",)):
@@ -43,8 +43,8 @@ def test_configs_compose():
     assert list(mlp.model.hidden) == [50, 30] and list(default_mlp.model.hidden) == [512, 128, 32]
 
 
-def _fit(tmp_path, name, *overrides):
-    cfg = _compose(f"seed={SEED}", "logger=none", "trainer.accelerator=cpu", "threads=1",
+def _fit(tmp_path, name, seed, *overrides):
+    cfg = _compose(f"seed={seed}", "logger=none", "trainer.accelerator=cpu", "threads=1",
                    f"paths.output_dir={tmp_path / name}", *SMALL, *overrides)
     datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule)
@@ -72,20 +72,30 @@ def one_thread():
 def test_relevance_prior_moves_relevance_off_the_decoy_and_recovers_accuracy(tmp_path,
                                                                            one_thread):
     """``experiment=decoy_digits_vit`` with ``prior=none`` and ``prior=vit_relevance`` (weight
-    100), 15 epochs, seed 0 (~45 s on one thread).
+    100), 15 epochs, seeds 0 and 1 (~80 s on one thread).
 
     Measured at this size (seed 0 / seed 1): transformer-attribution mass on the swatch (49 of
     784 pixels) 0.052 / 0.071 without the prior and 0.027 / 0.022 with it; test accuracy 0.744
     / 0.714 without and 0.892 / 0.886 with it (no decoy: 0.919 / 0.865 at 15 epochs). The
-    effect varies with the seed (seed 2: 0.795 -> 0.815), so the margins below are about half
-    of the measured gaps.
+    accuracy gain varies with the seed (seed 2: 0.795 -> 0.815), so it is asserted on the mean
+    of two seeds (measured +0.16) with a margin of less than half of that; the swatch mass
+    falls on every seed (measured 1.9x and 3.2x).
     """
-    plain, plain_share = _fit(tmp_path, "none", "prior=none", "callbacks=default")
-    prior, prior_share = _fit(tmp_path, "prior", "prior=vit_relevance", "callbacks=cost")
-    print(f"share on the swatch: none {plain_share:.4f}, prior {prior_share:.4f}; test acc: "
-          f"none {plain['test/acc']:.3f}, prior {prior['test/acc']:.3f}")
-    # The unregularized ViT is fooled: it leans on the swatch and loses accuracy at test.
-    assert plain_share > 1.5 * prior_share
-    assert prior["test/acc"] > plain["test/acc"] + 0.07
-    assert prior["train/prior"] >= 0 and prior["prior_cost/mean_ratio"] > 1.0
-    assert prior["test/acc"] > 0.8  # chance is 0.1
+    rows = []
+    for seed in SEEDS:
+        plain, plain_share = _fit(tmp_path, f"none{seed}", seed, "prior=none",
+                                  "callbacks=default")
+        # The cost monitor once: its replays add time, and one run shows it reports.
+        callbacks = "callbacks=cost" if seed == SEEDS[0] else "callbacks=default"
+        prior, prior_share = _fit(tmp_path, f"prior{seed}", seed, "prior=vit_relevance",
+                                  callbacks)
+        print(f"seed {seed}: share on the swatch: none {plain_share:.4f}, prior "
+              f"{prior_share:.4f}; test acc: none {plain['test/acc']:.3f}, prior "
+              f"{prior['test/acc']:.3f}")
+        rows.append((plain, plain_share, prior, prior_share))
+        # The unregularized ViT leans on the swatch; the prior moves relevance off it.
+        assert plain_share > 1.3 * prior_share
+        assert prior["test/acc"] > 0.75 and prior["train/prior"] >= 0  # chance is 0.1
+    gain = sum(p["test/acc"] - q["test/acc"] for q, _, p, _ in rows) / len(rows)
+    assert gain > 0.07, f"mean test-accuracy gain of the prior {gain:.3f}"
+    assert rows[0][2]["prior_cost/mean_ratio"] > 1.0
