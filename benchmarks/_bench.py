@@ -132,6 +132,16 @@ def exact_cpu_memory() -> None:
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     libc.mallopt(M_MMAP_THRESHOLD, 16 * 1024)
     libc.mallopt(M_TRIM_THRESHOLD, 0)
+    _release_free_heap()
+
+
+def _release_free_heap() -> None:
+    """Hand free heap pages back to the OS (glibc ``malloc_trim``), so that a later allocation
+    that reuses them shows in the resident set rather than hiding in memory already counted."""
+    import ctypes
+    import ctypes.util
+
+    ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def peak_memory_mb(fn: Callable[[], object], device: str,
@@ -148,6 +158,7 @@ def peak_memory_mb(fn: Callable[[], object], device: str,
         fn()
         sync(device)
         return (torch.cuda.max_memory_allocated() - before) / 2**20
+    _release_free_heap()
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     before = _proc_kb("VmRSS")
     fn()

@@ -66,24 +66,43 @@ def make_step(model, x, y, task, prior, refs, opt, optimizer_step: bool, precisi
     return step
 
 
-def run(name: str, args) -> dict:
-    model, x, y, task, refs = model_and_batch(name, args.device)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-6)
-    penalty = "gini" if task == "binary" else "tv"
+class Setting:
+    """One model and batch with the steps of every prior (rebuilt identically from the seed)."""
 
-    def prior(kw):  # homogeneity is checked once by the first call, outside the timings
-        return Prior(penalty=penalty, weight=0.1, **kw) if kw else None
+    def __init__(self, name: str, args) -> None:
+        self.model, self.x, y, task, refs = model_and_batch(name, args.device)
+        self.model.train()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-6)
+        self.penalty = "gini" if task == "binary" else "tv"
 
-    priors = {key: prior(kw) for key, kw in (VIT_PRIORS if name == "vit" else PRIORS).items()}
-    fwd_bwd = {key: make_step(model, x, y, task, p, refs, opt, False, args.precision, args.device)
-               for key, p in priors.items()}
-    with_adam = {f"{key}+adam": make_step(model, x, y, task, p, refs, opt, True, args.precision,
-                                          args.device) for key, p in priors.items()}
-    times = time_interleaved({**fwd_bwd, **with_adam}, args.device, args.reps, args.warmup,
-                             args.min_rep_seconds)
-    if args.device == "cpu":
-        exact_cpu_memory()
+        def prior(kw):  # homogeneity is checked once by the first call, outside the timings
+            return Prior(penalty=self.penalty, weight=0.1, **kw) if kw else None
+
+        priors = {key: prior(kw) for key, kw in (VIT_PRIORS if name == "vit" else PRIORS).items()}
+        self.fwd_bwd = {key: make_step(self.model, self.x, y, task, p, refs, self.opt, False,
+                                       args.precision, args.device) for key, p in priors.items()}
+        self.with_adam = {f"{key}+adam": make_step(self.model, self.x, y, task, p, refs,
+                                                   self.opt, True, args.precision, args.device)
+                          for key, p in priors.items()}
+
+
+def run_times(name: str, args) -> dict:
+    setting = Setting(name, args)
+    times = time_interleaved({**setting.fwd_bwd, **setting.with_adam}, args.device, args.reps,
+                             args.warmup, args.min_rep_seconds)
+    profiles = {key: profile_top(setting.fwd_bwd[key], args.device, args.profile)
+                for key in (args.profile_priors if args.profile else ()) if key in setting.fwd_bwd}
+    return {"times": times, "profiles": profiles}
+
+
+def run_memory(name: str, args, res: dict) -> dict:
+    """Peak memory and saved activations, then the table (after every model's timings: on CPU
+    the exact-memory mode slows allocation for the rest of the process)."""
+    setting = Setting(name, args)
+    model, x, opt, fwd_bwd = setting.model, setting.x, setting.opt, setting.fwd_bwd
+    times, penalty = res["times"], setting.penalty
+    for fn in fwd_bwd.values():  # first calls (checks, decisions) outside the measurement
+        fn()
     # Gradients freed first, so each peak includes allocating them.
     mem = {key: peak_memory_mb(fn, args.device, lambda: opt.zero_grad(set_to_none=True))
            for key, fn in fwd_bwd.items()}
@@ -101,11 +120,10 @@ def run(name: str, args) -> dict:
              f"{saved[key] / base_s:.2f}") for key in fwd_bwd]
     print_table(rows, ["prior", "fwd+bwd ms", "x none", "+adam ms", "x none (adam)",
                        "examples/s", "peak MiB", "peak x none", "saved MiB", "saved x none"])
-    for key in args.profile_priors if args.profile else ():
-        if key in fwd_bwd:
-            print(f"\n### {name}, {key}: top {args.profile} operators by self time, 3 steps "
-                  "(forward + backward)")
-            print(profile_top(fwd_bwd[key], args.device, args.profile))
+    for key, table in res["profiles"].items():
+        print(f"\n### {name}, {key}: top {args.profile} operators by self time, 3 steps "
+              "(forward + backward)")
+        print(table)
     return {"times": times, "mem": mem, "saved": saved}
 
 
@@ -118,7 +136,10 @@ def main(argv=None) -> int:
                         help="the steps --profile profiles")
     args = parser.parse_args(argv)
     setup(args)
-    results = {name: run(name, args) for name in args.models}
+    timed = {name: run_times(name, args) for name in args.models}
+    if args.device == "cpu":
+        exact_cpu_memory()
+    results = {name: run_memory(name, args, res) for name, res in timed.items()}
     ok = True
     print()
     for name, res in results.items():

@@ -13,6 +13,7 @@ from torch import nn
 from priors import Prior
 from priors.models import MLP, XAlexNet, XResNet50, XVGG16
 from priors.models.piecewise import AdaptiveAvgPool2d, MaxPool2d, ReLU, use_piecewise_layers
+import priors.step
 from priors.attributions import get_method
 from priors.step import SplitDecision, _split_scale, backward_to_parameters, prior_step_loss
 
@@ -74,10 +75,14 @@ def test_split_backward_equals_one_backward(method, piecewise):
             torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-12)
 
 
-def test_split_backward_is_used_only_where_it_pays_and_is_exact():
+def test_split_backward_is_used_only_where_it_pays_and_is_exact(monkeypatch):
     x = torch.randn(5, 1, 7, 7, dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 1, 0])
     model = use_piecewise_layers(plain_cnn())
+    # A model this small (1 KiB of weights) has no buffer worth a second backward call.
+    step = prior_step_loss(model, Prior("xg", "tv", 0.5), x, y, "multiclass")
+    assert step.split.pays is False and _split_scale(step.loss, step) is None
+    monkeypatch.setattr(priors.step, "SPLIT_MIN_BYTES", 0)  # as if the weights were big
     # Pays where the penalty's gradient stays off the forward graph: not for RRR (log-softmax)
     # nor on torch's own ReLU / pooling layers. Watched in the first backward, then remembered.
     for net, method, pays in ((model, "xg", True), (model, "rrr", False),
