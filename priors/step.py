@@ -59,8 +59,10 @@ SPLIT_MIN_BYTES = 16 * 2**20
 
 
 def _split_decision(prior: Prior, model) -> SplitDecision:
-    try:
-        per_model = _DECISIONS.setdefault(prior, weakref.WeakKeyDictionary())
+    try:  # (every step: no new objects on the way)
+        per_model = _DECISIONS.get(prior)
+        if per_model is None:
+            per_model = _DECISIONS[prior] = weakref.WeakKeyDictionary()
         decision = per_model.get(model)
     except TypeError:  # not weak-referenceable: no memory, the split is never tried
         return SplitDecision(False)
