@@ -58,9 +58,9 @@ def make_step(model, x, y, task, prior, refs, opt, optimizer_step: bool, precisi
         opt.zero_grad(set_to_none=True)
         with precision_context(precision, device):
             # Batch checks left out of both terms: PriorModule runs them once per batch either way.
-            loss = prior_step_loss(model, prior, x, y, task, references=refs,
-                                   check_labels=False, check_inputs=False)
-        backward_to_parameters(loss.loss, params, step=loss)
+            parts = prior_step_loss(model, prior, x, y, task, references=refs,
+                                    check_labels=False, check_inputs=False)
+        backward_to_parameters(parts.loss, params, step=parts)
         if optimizer_step:
             opt.step()
     return step

@@ -104,19 +104,23 @@ def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *ar
     until the second arrives and sums them out of place, so for a while every weight has two
     parameter-sized gradients. Back-propagating the penalty first stores its contributions as
     ``.grad``, and the task loss then adds into them in place: on X-AlexNet (57M parameters)
-    the XG step's peak memory drops from 2.4x to 1.8x the unregularized step's, and its time
-    from 2.4x to 2.1x (issue 13, ``benchmarks/prior_step_cost.py``).
+    the XG step's peak memory drops from about 2.2x to 1.7-2.0x the unregularized step's, and
+    its time from 2.4x to 2.0x (issue 13, ``benchmarks/prior_step_cost.py``).
 
-    The split is used only when it pays and is exact and safe: the model's trainable parameters
-    take at least ``SPLIT_MIN_BYTES`` (16 MiB; below, the second call into autograd costs more
-    than the buffer it saves), the penalty's gradient does not flow through the forward graph (``step.split``, watched in the first split backward of each
-    prior on each model, then remembered; true for gradient-based priors on the project's
-    piecewise-linear models, false e.g. for RRR, whose log-softmax gradient would send the
-    forward graph's backward twice, or for torch's own ReLU, whose second-order graph sends
-    zeros there); ``loss`` is
-    ``step.loss`` or a function of it alone (Lightning's AMP loss scaling or division for
-    gradient accumulation; its derivative is applied to both parts); and no process group is
-    initialized (DDP reduces each gradient once per backward). Otherwise one backward runs.
+    The split is used only where it pays and is exact and safe:
+
+    - the model's trainable parameters take at least ``SPLIT_MIN_BYTES`` (below, the second
+      call into autograd costs more than the buffer it saves);
+    - the penalty's gradient does not flow through the forward graph (``step.split``, watched
+      in the first split backward of each prior on each model, then remembered): true for
+      gradient-based priors on the project's piecewise-linear models; false for RRR, whose
+      log-softmax gradient would run the forward graph's backward twice, or for torch's own
+      ReLU, whose second-order graph sends zeros there;
+    - ``loss`` is ``step.loss`` or a function of it alone (Lightning's AMP loss scaling or
+      division for gradient accumulation; its derivative is applied to both parts);
+    - no process group is initialized (DDP reduces each gradient once per backward).
+
+    Otherwise one backward runs.
     """
     params = list(parameters)
     scale = _split_scale(loss, step) if not args else None
@@ -144,7 +148,8 @@ def backward_to_parameters(loss: Tensor, parameters: Sequence[nn.Parameter], *ar
 
 def _split_scale(loss: Tensor, step: Optional[StepLoss]) -> Optional[Tensor]:
     """d loss / d step.loss when ``loss`` depends on nothing but ``step.loss``, else None."""
-    if step is None or step.prior is None or step.split is None or step.split.pays is False:
+    # (prior_step_loss sets step.split only with a prior)
+    if step is None or step.split is None or step.split.pays is False:
         return None
     if not loss.requires_grad or loss.numel() != 1:
         return None

@@ -4,6 +4,7 @@ import pytest
 
 from priors.data.files import extract_packaged
 from priors.data.nhanes import NHANES_FILES
+from threads import single_thread
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,3 +20,10 @@ def nhanes_dir(tmp_path_factory) -> Path:
     for name, digest in NHANES_FILES.items():
         extract_packaged(name, digest, folder)
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for this test (see ``threads.py``)."""
+    with single_thread():
+        yield

@@ -19,14 +19,13 @@ from priors.models import MLP
 from priors.module import task_loss
 from priors.penalties import gini_penalty
 from priors.xdnn import assert_homogeneous, check_homogeneity
+from threads import single_thread
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread_per_module():
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from priors import Prior, PriorModule
 from priors.callbacks import AttributionPrior, PriorCostMonitor
 from priors.models import MLP
+from threads import single_thread
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 WEIGHT = 0.5
@@ -68,12 +69,9 @@ class FunctionalMLP(DigitsMLP):
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is faster and steadier on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread_per_module():
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

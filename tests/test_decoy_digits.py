@@ -115,16 +115,6 @@ def _test_accuracy(tmp_path, name, *overrides):
     return run(cfg)["test/acc"]
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny MLP steps: with more intra-op threads than free cores, OpenMP spinning makes them
-    # 10x slower on a busy 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_decoy_hurts_and_mask_priors_recover(tmp_path, one_thread):
     """The benchmark's ordering on a short run (seeds 0-4 of this configuration showed gaps of
     0.05-0.10; the 60-epoch results are in the README): the decoy lowers test accuracy and every

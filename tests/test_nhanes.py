@@ -4,7 +4,6 @@ import time
 import urllib.error
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 

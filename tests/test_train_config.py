@@ -12,7 +12,6 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 
 from priors.pipeline import run
-from priors.prior import Prior
 from priors.xdnn import NonHomogeneousError
 
 REPO = Path(__file__).resolve().parents[1]

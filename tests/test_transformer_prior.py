@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
 from hydra import compose, initialize_config_dir
 
 from priors.attributions import get_method
@@ -59,14 +57,6 @@ def _fit(tmp_path, name, seed, *overrides):
     attr = get_method("transformer_attribution")(model, x, y)
     share = (attr * mask).flatten(1).sum(1) / attr.flatten(1).sum(1)
     return metrics, float(share.mean())
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_relevance_prior_moves_relevance_off_the_decoy_and_recovers_accuracy(tmp_path,

@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from priors.data.nhanes import make_dataloader
+from priors.data.loaders import make_dataloader
 
 __all__ = ["PermutedLabelsDataModule", "RoarDataModule"]
 
