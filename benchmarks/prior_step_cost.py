@@ -14,7 +14,8 @@ where the priors differ; the second column adds the Adam step that a user's step
 median of ``--reps`` repetitions is reported. Peak memory of forward + backward (gradients
 included) and the activations autograd saves (exact, allocator-independent), each with its ratio
 to the unregularized step. PASS/FAIL targets (issue 13): XG step <= 2.3x unregularized (AlexNet,
-NHANES), EG k=1 step <= 1.5x the XG step, XG peak memory <= 2.0x unregularized.
+NHANES), EG k=1 step <= 1.5x the XG step (AlexNet; printed for the others), XG peak memory <=
+2.0x unregularized.
 """
 from __future__ import annotations
 
@@ -149,8 +150,12 @@ def main(argv=None) -> int:
                         t["xg"] <= 2.3 * t["none"], f"{t['xg'] / t['none']:.2f}x")
         if "xg" not in t:
             continue
-        ok &= check(f"{name}: EG k=1 prior step <= 1.5x XG prior step",
-                    t["eg(k=1)"] <= 1.5 * t["xg"], f"{t['eg(k=1)'] / t['xg']:.2f}x")
+        if name == "xalexnet":  # the issue's setting; elsewhere for information
+            ok &= check(f"{name}: EG k=1 prior step <= 1.5x XG prior step",
+                        t["eg(k=1)"] <= 1.5 * t["xg"], f"{t['eg(k=1)'] / t['xg']:.2f}x")
+        else:
+            print(f"[INFO] {name}: EG k=1 prior step / XG prior step: "
+                  f"{t['eg(k=1)'] / t['xg']:.2f}x")
         if m["none"] >= 1:
             ok &= check(f"{name}: XG peak memory <= 2.0x unregularized",
                         m["xg"] <= 2.0 * m["none"], f"{m['xg'] / m['none']:.2f}x")

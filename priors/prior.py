@@ -141,6 +141,13 @@ class Prior:
                                trusted=self.trusted_layers)
             self._verified.add(model)
 
+    def is_verified(self, model) -> bool:
+        """Whether :meth:`verify` has checked ``model`` to be nonnegatively homogeneous."""
+        try:
+            return model in self._verified
+        except TypeError:  # not weak-referenceable
+            return False
+
     def weight_at(self, step: Optional[int]) -> float:
         """The weight at training step ``step`` (0-based), after the linear warm-up."""
         if not self.warmup_steps or step is None:

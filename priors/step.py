@@ -32,8 +32,41 @@ def prior_step_loss(model: Callable[[Tensor], Tensor], prior: Optional[Prior], x
         return StepLoss(loss, loss, None)
     xin = prior.forward_inputs(x, check=check_inputs)
     out = prior.penalize(model, xin, model(xin), y, mask, references, step=step)
-    tl = task_loss(out.outputs, y, task, check=check_labels)
-    return StepLoss(tl + out.weighted, tl, out, _split_decision(prior, model))
+    routed = _outputs_through_attributions(prior, model, out, task)
+    tl = task_loss(out.outputs if routed is None else routed, y, task, check=check_labels)
+    split = _split_decision(prior, model) if routed is None else _NO_SPLIT
+    return StepLoss(tl + out.weighted, tl, out, split)
+
+
+def _outputs_through_attributions(prior: Prior, model, out: PriorOutput,
+                                  task: str) -> Optional[Tensor]:
+    """The model's outputs, with their gradient routed through the attributions' graph; None
+    where that is not exact.
+
+    For a *complete* method on a single-logit model (X-Gradient on a verified X-DNN), an
+    example's attributions sum to its output at every value of the parameters:
+    :math:`f(x;\\theta) = \\sum_i x_i\\,\\partial f / \\partial x_i(x;\\theta)` (Euler's theorem
+    for homogeneous functions). Both sides then have the same gradient with respect to the
+    parameters, so the task loss can take its gradient through the attributions' graph,
+    which the penalty's gradient traverses anyway, and the backward through the forward graph
+    drops out of the step. The value stays the model's output (``outputs.detach() + (s -
+    s.detach())``), so the loss, its logs and the metrics are unchanged. On the NHANES X-MLP
+    the XG step went from 2.35x to 1.8x the unregularized step (issue 13,
+    ``benchmarks/prior_step_cost.py``). A multi-class loss needs every logit, the attributions
+    explain one: no shortcut there.
+    """
+    outputs, attributions = out.outputs, out.attributions
+    if task != "binary" or not prior.spec.complete or not attributions.requires_grad:
+        return None
+    if not (outputs.dim() == 1 or (outputs.dim() == 2 and outputs.shape[1] == 1)):
+        return None
+    # Unverified (check_homogeneity=False, a plain callable), the identity is only a promise.
+    if prior.requires_xdnn and not prior.is_verified(model):
+        return None
+    if attributions.shape[0] != outputs.shape[0]:
+        return None
+    total = attributions.flatten(1).sum(1).reshape(outputs.shape)
+    return outputs.detach() + (total - total.detach()).to(outputs.dtype)
 
 
 class SplitDecision:
@@ -46,6 +79,8 @@ class SplitDecision:
     def __repr__(self) -> str:
         return f"SplitDecision(pays={self.pays})"
 
+
+_NO_SPLIT = SplitDecision(False)  # (never watched, so never changed)
 
 # prior -> model -> decision: the graphs are built alike at every step, so one look decides.
 _DECISIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

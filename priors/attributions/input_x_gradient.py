@@ -15,6 +15,7 @@ from .gradient import gradient
 # ``xg`` (X-Gradient) is the X-DNN method (configs drop model biases for it and the prior checks
 # homogeneity); ``ixg`` (alias ``input_x_gradient``) is plain input x gradient on any model.
 @register("xg", aliases=("x_gradient",), shares_forward=True, requires_xdnn=True,
+          complete=True,
           summary="X-Gradient: input x gradient on an X-DNN, equal to IG with a zero baseline")
 @register("ixg", aliases=("input_x_gradient", "inputxgradient"), shares_forward=True,
           summary="Input x gradient on any model (no X-DNN requirement)")

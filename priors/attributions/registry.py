@@ -43,6 +43,10 @@ class AttributionMethod:
             (the function accepts ``outputs=``); the prior then costs one extra backward.
         needs_references: draws references from the training data (``references=``).
         requires_xdnn: only meaningful on nonnegatively homogeneous networks (X-DNNs).
+        complete: the attributions of an example sum to its attributed output exactly, up to
+            rounding (for a ``requires_xdnn`` method: on a model verified to be an X-DNN), at
+            any parameters. A single-logit task loss can then take its gradient through the
+            attribution's graph instead of the forward graph (:mod:`priors.step`).
         requires_conv: needs image inputs ``(B, C, H, W)`` and a convolutional layer with
             spatial feature maps (Grad-CAM); calling it on an MLP raises a ``ValueError``.
         uses_target: attributes one output per example (``False``: e.g. RRR's summed
@@ -65,6 +69,7 @@ class AttributionMethod:
     shares_forward: bool = False
     needs_references: bool = False
     requires_xdnn: bool = False
+    complete: bool = False
     requires_conv: bool = False
     requires_vit: bool = False
     uses_target: bool = True
@@ -124,7 +129,8 @@ _ALIASES: Dict[str, str] = {}
 
 def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
              needs_references: bool = False, requires_xdnn: bool = False,
-             requires_conv: bool = False, requires_vit: bool = False, uses_target: bool = True,
+             complete: bool = False, requires_conv: bool = False, requires_vit: bool = False,
+             uses_target: bool = True,
              differentiable: bool = True, stochastic: bool = False,
              summary: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
@@ -145,7 +151,7 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
         doc = (fn.__doc__ or "").strip().splitlines()
         register_method(AttributionMethod(
             name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
-            needs_references=needs_references, requires_xdnn=requires_xdnn,
+            needs_references=needs_references, requires_xdnn=requires_xdnn, complete=complete,
             requires_conv=requires_conv, requires_vit=requires_vit, uses_target=uses_target,
             differentiable=differentiable,
             stochastic=stochastic,
