@@ -51,7 +51,7 @@ def _outputs_through_attributions(prior: Prior, model, out: PriorOutput,
     which the penalty's gradient traverses anyway, and the backward through the forward graph
     drops out of the step. The value stays the model's output (``outputs.detach() + (s -
     s.detach())``), so the loss, its logs and the metrics are unchanged. On the NHANES X-MLP
-    the XG step went from 2.35x to 1.8x the unregularized step (issue 13,
+    the XG step went from about 2.4x to 1.8x the unregularized step (issue 13,
     ``benchmarks/prior_step_cost.py``). A multi-class loss needs every logit, the attributions
     explain one: no shortcut there.
     """
