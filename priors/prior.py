@@ -136,7 +136,7 @@ class Prior:
 
     def verify(self, model: nn.Module, x: Tensor) -> None:
         """Fail fast if an X-DNN method is used on a model that is not nonnegatively homogeneous."""
-        if self.requires_xdnn and self.check_homogeneity and model not in self._verified:
+        if self.requires_xdnn and self.check_homogeneity and not self.is_verified(model):
             assert_homogeneous(model, x.detach()[:64], purpose=f"The {self.method} prior",
                                trusted=self.trusted_layers)
             self._verified.add(model)

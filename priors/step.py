@@ -100,7 +100,7 @@ def _split_decision(prior: Prior, model) -> SplitDecision:
             per_model = _DECISIONS[prior] = weakref.WeakKeyDictionary()
         decision = per_model.get(model)
     except TypeError:  # not weak-referenceable: no memory, the split is never tried
-        return SplitDecision(False)
+        return _NO_SPLIT
     if decision is None:
         params = model.parameters() if isinstance(model, nn.Module) else ()
         size = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
