@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.contract import check_datamodule
-from .module import PriorModule
+from .lightning.module import PriorModule
 
 log = logging.getLogger(__name__)
 

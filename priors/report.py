@@ -26,7 +26,7 @@ from scipy import stats
 
 from .attributions import get_method
 from .report_jobs import EVAL_PREFIX, _flatten, _read_job, find_jobs  # noqa: F401
-from .prior import Prior
+from .training.prior import Prior
 
 BASELINE = "none"
 # Config keys that never define a setting: the seed and what follows from it, output paths,

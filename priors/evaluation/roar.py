@@ -175,7 +175,7 @@ def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
                  metric: str = "test/acc", no_retrain: bool = True) -> pd.DataFrame:
     """Per-job DataFrame, table and plot from ``experiment=roar`` jobs already run, e.g. by
     ``python train.py -m hydra/launcher=local experiment=roar ...``: every ``result.json``
-    under ``root`` whose data is a :class:`~priors.data.modified.RoarDataModule`. The
+    under ``root`` whose data is a :class:`~priors.evaluation.modified_data.RoarDataModule`. The
     no-retrain scores use the cached datasets. Outputs go to ``out_dir`` (default ``root``)."""
     rows = []
     for path in sorted(Path(root).rglob("result.json")):
