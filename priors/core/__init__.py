@@ -1,0 +1,1 @@
+"""The lowest layer: torch-only helpers that every other layer may import."""
