@@ -12,6 +12,7 @@ from typing import List
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+import priors.config  # noqa: F401 (registers the configs' resolvers)
 from priors.evaluation import evaluate_run
 from priors.evaluation import find_runs
 
