@@ -5,7 +5,6 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # files only; no display needed on clusters or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -190,3 +190,14 @@ def test_import_prior_is_light():
 def test_old_paths_are_the_moved_modules(old, new):
     import importlib
     assert importlib.import_module(old) is importlib.import_module(new)
+
+
+def test_no_backend_switch_in_the_library():
+    """``matplotlib.use`` in library code would switch a notebook's inline backend off."""
+    calls = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+             for path in PACKAGE.rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+             and node.func.attr == "use" and isinstance(node.func.value, ast.Name)
+             and node.func.value.id in ("matplotlib", "mpl")]
+    assert not calls, f"matplotlib.use in {calls}: draw on matplotlib.figure.Figure instead"
