@@ -36,9 +36,12 @@ def traced_forward(model, inputs: Tensor, method: str
     return view, logits, trace
 
 
-def block_range(n_blocks: int, start_layer: int) -> range:
+def block_range(n_blocks: int, start_layer) -> range:
     """Blocks ``start_layer .. n_blocks - 1`` (Chefer et al.'s ``start_layer``: the first blocks'
-    attention left out of the product), checked."""
+    attention left out of the product), checked. ``None``: 1, the setting of the paper's
+    evaluation scripts, on models with more than one block, else 0."""
+    if start_layer is None:
+        start_layer = 1 if n_blocks > 1 else 0
     if isinstance(start_layer, bool) or not isinstance(start_layer, int) \
             or not 0 <= start_layer < n_blocks:
         raise ValueError(f"start_layer must be a block index in [0, {n_blocks}), got "

@@ -13,8 +13,8 @@ CVPR 2021, https://arxiv.org/abs/2012.09838.
   identity, rows are renormalized, and blocks are composed,
   :math:`\hat A^{(b)} = \operatorname{rownorm}(\mathbb{E}_h A^{(b)} + I)`,
   :math:`\tilde A = \hat A^{(B)} \cdots \hat A^{(s+1)}` (class-agnostic), from block
-  ``start_layer`` :math:`= s` on; default ``start_layer=1``, the setting of Chefer et al.'s
-  evaluation scripts (their demo uses 0, all blocks).
+  ``start_layer`` :math:`= s` on; default ``start_layer=None``: 1 on models of more than one
+  block, the setting of Chefer et al.'s evaluation scripts (their demo uses 0, all blocks).
 * **Grad-CAM on attention** (Selvaraju et al., "Grad-CAM", ICCV 2017,
   https://arxiv.org/abs/1610.02391, applied to the last block's attention as in Chefer et
   al. 2021): head weights :math:`\alpha_h` = mean of :math:`\partial y_t / \partial A^{(B)}_h`
@@ -23,6 +23,8 @@ CVPR 2021, https://arxiv.org/abs/2012.09838.
   :math:`(\mathbb{E}_h \alpha_h A^{(B)}_h)^+`.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 from torch import Tensor
 
@@ -51,7 +53,8 @@ def rollout_matrix(attentions) -> Tensor:
 
 
 @register("rollout", aliases=("attention_rollout",), uses_target=False, requires_vit=True)
-def rollout(model, inputs: Tensor, create_graph: bool = False, start_layer: int = 1) -> Tensor:
+def rollout(model, inputs: Tensor, create_graph: bool = False,
+            start_layer: Optional[int] = None) -> Tensor:
     """Attention rollout (Abnar & Zuidema 2020): identity added, rows normalized, blocks from
     ``start_layer`` on multiplied; CLS row (class-agnostic)."""
     view, _, trace = traced_forward(model, inputs, "rollout")

@@ -9,8 +9,9 @@ LRP (:mod:`~priors.attributions.transformer.propagation`, one-hot target),
 .. math:: \bar A^{(b)} = I + \mathbb{E}_h\big[(\nabla A^{(b)} \odot R^{(b)})^+\big], \qquad
           C = \bar A^{(B)} \cdots \bar A^{(s+1)},
 
-from block ``start_layer`` :math:`= s` on (default 1, the setting of the paper's evaluation
-scripts, which leave the first block's attention out; their demo uses 0),
+from block ``start_layer`` :math:`= s` on (default ``None``: 1 on models of more than one
+block, the setting of the paper's evaluation scripts, which leave the first block's attention
+out; their demo uses 0),
 and the map is the CLS row of :math:`C` without the CLS column, on the patch grid, upsampled
 bilinearly to the input. Row :math:`i` of an attention matrix mixes the tokens of its block's
 input into token :math:`i` of its output, so a later block multiplies from the left (the paper
@@ -29,6 +30,8 @@ transformer attribution can also be a training prior (Chefer et al. 2022, see
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from torch import Tensor
 
 from .._target import Target
@@ -41,7 +44,8 @@ from .propagation import propagate_relevance
 @register("transformer_attribution", aliases=("chefer2021", "transformer_lrp"),
           requires_vit=True)
 def transformer_attribution(model, inputs: Tensor, target: Target = None,
-                            create_graph: bool = False, start_layer: int = 1) -> Tensor:
+                            create_graph: bool = False,
+                            start_layer: Optional[int] = None) -> Tensor:
     """Transformer attribution (Chefer et al., CVPR 2021): LRP relevance x gradient of the
     attention maps, positive part, head mean, plus identity, multiplied across the blocks from
     ``start_layer`` on."""
@@ -51,7 +55,7 @@ def transformer_attribution(model, inputs: Tensor, target: Target = None,
     grads = attention_gradients(logits, trace, target, create_graph, blocks=blocks)
     with graph_context(create_graph):
         relevance = propagate_relevance(view, trace, target_indices(logits, target),
-                                        until=start_layer)
+                                        until=blocks[0])
         joint = None
         for grad, i in zip(grads, blocks):
             rel = relevance.attention[i]

@@ -35,11 +35,12 @@ def _refuse_other(model: nn.Module, method: str) -> ValueError:
     attention module that the methods cannot model."""
     for name, module in model.named_modules():
         cls = type(module).__name__
-        if "Attention" in cls and (hasattr(module, "window_size") or "Window" in cls):
+        if "Attention" in cls and "Window" in cls:
             return refuse(method, model, name, module,
                           "attends within local windows (one attention map per window, not one "
                           "map over all tokens per block)", GRADIENT_FALLBACK)
-        if hasattr(module, "relative_position_bias_table") or hasattr(module, "rel_pos"):
+        if "Attention" in cls and any(hasattr(module, a) for a in (
+                "relative_position_bias_table", "rel_pos", "rel_pos_h", "window_size")):
             return refuse(method, model, name, module,
                           "adds a relative position bias inside its attention, which the "
                           "transformer methods do not model", GRADIENT_FALLBACK)
