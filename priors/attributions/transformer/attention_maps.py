@@ -28,7 +28,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from .._target import Target
+from ...core.targets import Target
 from ..registry import register
 from ._common import (attention_gradients, block_range, cls_map, graph_context, identity_like,
                       traced_forward)

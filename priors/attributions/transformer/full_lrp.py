@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._target import Target
+from ...core.targets import Target
 from ..registry import register
 from ._common import graph_context, target_indices, traced_forward
 from .propagation import propagate_relevance
