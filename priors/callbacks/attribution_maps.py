@@ -13,6 +13,7 @@ from torch.utils.data import default_collate
 
 from ..attributions import ReferenceSampler, get_method
 from ..core.batch import BatchFn, parse_batch, resolve_callable
+from ..core.outputs import select_logits
 from ..penalties.gini import gini
 from .attribution_plots import feature_bars, image_grid
 
@@ -133,7 +134,7 @@ class AttributionMaps(pl.Callback):
         try:
             with torch.enable_grad(), torch.inference_mode(False):
                 with torch.no_grad():
-                    out = model(x)
+                    out = select_logits(model(x))
                 single = out.dim() == 1 or out.shape[1] == 1
                 pred = (out.reshape(-1) > 0).long() if single else out.argmax(1)
                 if single or not spec.uses_target:

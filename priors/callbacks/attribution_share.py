@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ..attributions import ReferenceSampler, get_method
+from ..core.outputs import select_logits
 
 
 class AttributionShare(pl.Callback):
@@ -63,7 +64,7 @@ class AttributionShare(pl.Callback):
 
     def _attribute(self, model, x: Tensor, references) -> Tensor:
         with torch.no_grad():
-            out = model(x)
+            out = select_logits(model(x))
         # Multi-class models: attribute the predicted class.
         target = None if out.dim() == 1 or out.shape[1] == 1 else out.argmax(1)
         return self.spec(model, x, target, references=references, **self.hparams)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_labels
+from .outputs import select_logits
 
 TASKS = ("binary", "multiclass")
 
@@ -15,6 +16,7 @@ def task_loss(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] 
               check: bool = True) -> Tensor:
     """Binary: BCE with logits on a single logit; multi-class: cross-entropy. Labels are checked
     first (``check``): binary ones in {0, 1}, class ones integral and in range, none NaN."""
+    outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
     if check:
         check_labels(y, task, num_classes)
     if task == "binary":
