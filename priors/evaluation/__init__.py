@@ -18,9 +18,12 @@ from .masking import (feature_mean, feature_scores, gaussian_blur, geometric_fra
                       iter_masked, mask_fraction, masked_grid, rank_features, ranks_from_order)
 from .perturbation import PerturbationResult, patch_scores, perturbation_test, remove_patches
 from .run import METRICS, evaluate_run
+from .functional import evaluate, evaluate_loader
+from .metrics import available_metrics, get_metric, metric_table
 
 __all__ = [
-    "KEEP_REMOVE", "METRICS", "LoadedRun", "MaskMetric", "SplitReLULayer", "completeness",
+    "KEEP_REMOVE", "METRICS", "available_metrics", "evaluate", "evaluate_loader", "get_metric",
+    "metric_table", "LoadedRun", "MaskMetric", "SplitReLULayer", "completeness",
     "compute_attributions", "dataset_tensors", "evaluate_run", "feature_mean", "feature_scores",
     "find_runs",
     "gaussian_blur", "geometric_fractions", "implementation_invariance", "iter_masked",
