@@ -130,3 +130,63 @@ def test_road_equals_quantus():
     theirs = np.array([metric.evaluation_scores[p] for p in percentages])
     ours = _np(road_curve(model, x, a, y, [p / 100 for p in percentages], "morf", noise=0.0))
     np.testing.assert_allclose(ours.mean(1), theirs, rtol=0, atol=0)  # accuracies: exact
+
+
+def _explain_grad(model, inputs, targets, **kwargs):
+    from priors.attributions import attribute
+
+    x = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
+    t = torch.as_tensor(np.asarray(targets)).long()
+    return _np(attribute("grad", model, x, t) * x).astype(np.float64)
+
+
+class _SameNoise:
+    """A Quantus perturb_func that adds, call by call, the very draws our sampler makes
+    (uniform in [-r, r], float64 cast to the input dtype, one batch per sample)."""
+
+    def __init__(self, shape, radius, seed, kind="uniform"):
+        self.gen = torch.Generator().manual_seed(seed)
+        self.shape, self.radius, self.kind = shape, radius, kind
+
+    def __call__(self, arr, indices=None, **kwargs):
+        if self.kind == "uniform":
+            d = (torch.rand(self.shape, generator=self.gen, dtype=torch.float64) * 2 - 1) * self.radius
+        else:
+            d = torch.randn(self.shape, generator=self.gen, dtype=torch.float64) * self.radius
+        return arr + _np(d.float()).reshape(arr.shape)
+
+
+@pytest.mark.parametrize("name,cls", [("max_sensitivity", "MaxSensitivity"),
+                                      ("avg_sensitivity", "AvgSensitivity")])
+def test_sensitivity_equals_quantus(name, cls):
+    from priors.evaluation.metrics.robustness.sensitivity import _ratios  # noqa: F401
+
+    model, x, y, a, _ = digits_setup()
+    x, y = x[:8], y[:8]
+    a = torch.as_tensor(_explain_grad(model, x, y))
+    metric = getattr(quantus, cls)(nr_samples=5, lower_bound=0.1, abs=False, normalise=False,
+                                   perturb_func=_SameNoise(x.shape, 0.1, 3),
+                                   return_nan_when_prediction_changes=False,
+                                   disable_warnings=True)
+    theirs = np.asarray(metric(model=model, x_batch=_np(x), y_batch=_np(y), a_batch=_np(a),
+                               device="cpu", explain_func=_explain_grad), dtype=float)
+    ours = _ours(name, model, x, y, a, explain=lambda m, xx, t: torch.as_tensor(
+        _explain_grad(m, xx, t)), n_samples=5, radius=0.1, seed=3)
+    # Same draws and attributions; differences: float64 norms in both, 1e-10.
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
+
+
+def test_local_lipschitz_equals_quantus():
+    model, x, y, a, _ = digits_setup()
+    x, y = x[:8], y[:8]
+    a = torch.as_tensor(_explain_grad(model, x, y))
+    metric = quantus.LocalLipschitzEstimate(
+        nr_samples=5, perturb_std=0.1, perturb_mean=0.0, abs=False, normalise=False,
+        perturb_func=_SameNoise(x.shape, 0.1, 4, kind="gaussian"),
+        return_nan_when_prediction_changes=False, disable_warnings=True)
+    theirs = np.asarray(metric(model=model, x_batch=_np(x), y_batch=_np(y), a_batch=_np(a),
+                               device="cpu", explain_func=_explain_grad), dtype=float)
+    ours = _ours("local_lipschitz", model, x, y, a, explain=lambda m, xx, t: torch.as_tensor(
+        _explain_grad(m, xx, t)), n_samples=5, std=0.1, seed=4)
+    # ||x - x'|| of float32 inputs: relative 1e-6.
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
