@@ -55,7 +55,7 @@ def flat_masks(masks: Tensor, x: Tensor) -> Tensor:
 
 @torch.no_grad()
 def outputs(model: Callable[[Tensor], Tensor], x: Tensor, target: Target,
-            batch_size: int = 1024) -> Tensor:
+            batch_size: int = 256) -> Tensor:
     """The attributed output of every example, float64 ``(N,)``, in chunks of ``batch_size``."""
     parts = []
     for lo in range(0, x.shape[0], batch_size):
@@ -66,7 +66,7 @@ def outputs(model: Callable[[Tensor], Tensor], x: Tensor, target: Target,
 
 @torch.no_grad()
 def grid_outputs(model: Callable[[Tensor], Tensor], xs: Tensor, target: Target,
-                 batch_size: int = 1024) -> Tensor:
+                 batch_size: int = 256) -> Tensor:
     """Outputs on ``K`` variants of a batch ``xs`` ``(K, N, *features)``: float64 ``(K, N)``,
     the target of example ``n`` selected on each of its variants."""
     k, n = xs.shape[:2]
