@@ -1,8 +1,8 @@
 """Lightning module training any ``nn.Module`` with a task loss plus an attribution prior."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, Optional, Tuple
-
 
 import pytorch_lightning as pl
 import torch
@@ -244,7 +244,10 @@ class PriorModule(ExactResume, pl.LightningModule):
 
     def _scores_labels(self, outputs: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
         if self.task == "binary":
-            return torch.sigmoid(outputs.reshape(-1)), y.long()
+            # Not a float32 sigmoid, which ties above logit ~16.6 and lowers the AUROC: a
+            # strictly increasing float64 map into (0, 1), 0.5 at logit 0 (so BinaryAccuracy's
+            # threshold is unchanged), distinct up to |logit| ~ 1e16.
+            return 0.5 + torch.atan(outputs.reshape(-1).double()) / math.pi, y.long()
         return torch.softmax(outputs, 1), y.long()
 
     def _eval_epoch_end(self, stage: str) -> Dict[str, float]:
