@@ -25,12 +25,17 @@ SLOW_TESTS = {
     "test_ddp_expected_gradients_draws_per_rank_and_reproducibly",
     "test_roar_and_kar_with_a_correct_attribution_vs_random",  # retrainings
     "test_second_run_with_the_same_settings_rebuilds_no_dataset",
-    "test_class_specific_maps_find_each_targets_digit",  # trains a ViT in its fixture
+    "test_class_specific_maps_find_each_targets_digit",  # these two share a trained ViT
+    "test_rollout_and_raw_attention_are_class_agnostic",
     "test_decoy_hurts_and_mask_priors_recover",  # five Decoy-Digits trainings
     "test_cascading_randomization_separates_gradient_from_guided_backprop",
     "test_study_configs_share_architecture_and_split",
     "test_study_priors_share_split_and_initial_weights",
-    "test_decoy_digits_writes_png_grids_and_tensorboard_images",
+    "test_decoy_digits_writes_png_grids_and_tensorboard_images",  # these two share two
+    "test_maps_show_the_prior_moving_attribution_off_the_decoy",  # Decoy-Digits trainings
+    "test_wheel_ships_the_packaged_files",  # builds a wheel with pip
+    "test_same_seed_same_weights_with_every_prior",  # one training per prior
+    "test_compose_decoy_digits_variants",
     "test_configs_compose",  # composes every ViT experiment variant
 }
 
