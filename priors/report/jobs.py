@@ -14,7 +14,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ..attributions import get_method
-from ..prior import Prior
+from ..training.prior import Prior
 from .table import BASELINE, EVAL_PREFIX
 
 # Config keys that never define a setting: the seed and what follows from it, output paths,

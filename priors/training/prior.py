@@ -8,12 +8,13 @@ from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from torch import Tensor, nn
 
-from .attributions.expected_gradients import References
-from .attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
-from .checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
-                     leaf_or_graph_input)
-from .norm_stats import frozen_running_stats
-from .penalties import Penalty, get_penalty
+from ..attributions.expected_gradients import References
+from ..attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
+from ..core.checks import (check_finite, check_float_inputs, check_integer, check_not_empty,
+                           check_weight, leaf_or_graph_input)
+from ..core.norm_stats import frozen_running_stats
+from ..core.targets import attribution_target, check_target_choice
+from ..penalties import Penalty, get_penalty
 from .xdnn import Trusted, assert_homogeneous
 
 
@@ -40,7 +41,7 @@ class Prior:
             batch and in the mode the model is in (training mode during training), that the
             model is nonnegatively homogeneous and fail fast.
         trusted_layers: layer types (or ``"package.module.Class"`` paths) you vouch are
-            nonnegatively homogeneous although they are not on :mod:`priors.xdnn`'s allow-list.
+            nonnegatively homogeneous although they are not on :mod:`priors.training.xdnn`'s allow-list.
         penalty_options: keyword arguments of the penalty, e.g. ``{"floor": 1e-3}`` for
             ``gini`` (see :func:`~priors.penalties.gini_penalty`).
         warmup_steps: ramp the weight linearly from ``weight / warmup_steps`` to ``weight``
@@ -85,13 +86,9 @@ class Prior:
                                         self.penalty_name)
         self.penalty_options = dict(penalty_options or {})
         weight = check_weight(weight)
-        if isinstance(warmup_steps, bool) or not float(warmup_steps).is_integer() \
-                or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-        self.warmup_steps = int(warmup_steps)
+        self.warmup_steps = check_integer(warmup_steps, "warmup_steps", minimum=0)
         self.trusted_layers: Sequence[Any] = tuple(trusted_layers or ())
-        if target not in ("label", "pred"):
-            raise ValueError(f"target must be 'label' or 'pred', got {target!r}")
+        check_target_choice(target)
         if int(self.hparams.get("k", 1)) < 1:
             raise ValueError(f"k must be >= 1, got {self.hparams['k']}")
         self.weight = weight
@@ -127,12 +124,9 @@ class Prior:
 
     def attribution_target(self, outputs: Tensor, y: Optional[Tensor]):
         """Class index attributed per example: ``None`` for one logit (and for methods without a
-        target), else the label (``target="label"``) or the predicted class (``"pred"``)."""
-        if not self.spec.uses_target or outputs.dim() == 1 or outputs.shape[1] == 1:
-            return None
-        if self.target == "pred" or y is None:
-            return outputs.detach().argmax(1)
-        return y.long()
+        target), else the label (``target="label"``) or the predicted class (``"pred"``); see
+        :func:`priors.core.targets.attribution_target`."""
+        return attribution_target(outputs, y, self.target, self.spec.uses_target)
 
     def verify(self, model: nn.Module, x: Tensor) -> None:
         """Fail fast if an X-DNN method is used on a model that is not nonnegatively homogeneous."""
