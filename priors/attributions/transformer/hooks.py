@@ -14,13 +14,16 @@ one per ``capture.record(i)`` index (one per transformer block), plus ``capture.
 the tensors outside the blocks. Nothing here knows about vision: the text-model adapters can
 tap a BERT layer the same way.
 
-Example::
+Example (one tap on each block, then the records):
 
-    with Capture() as cap:
-        for i, block in enumerate(model.blocks):
-            cap.tap(block.norm1, "n1", record=i)
-        logits = model(x)
-    cap.records[0]["n1"]  # the first block's norm1 output
+>>> import torch
+>>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+>>> with Capture() as cap:
+...     for i in (0, 2):
+...         cap.tap(model[i], "out", record=i)
+...     logits = model(torch.ones(5, 3))
+>>> cap.records[0]["out"].shape, cap.records[2]["out"].shape
+(torch.Size([5, 4]), torch.Size([5, 2]))
 """
 from __future__ import annotations
 
