@@ -27,6 +27,7 @@ from scipy import stats
 from .attributions import get_method
 from .report_jobs import EVAL_PREFIX, _flatten, _read_job, find_jobs  # noqa: F401
 from .prior import Prior
+from .runs import atomic
 
 BASELINE = "none"
 # Config keys that never define a setting: the seed and what follows from it, output paths,
@@ -261,8 +262,8 @@ def write_report(dirs: Sequence[str | Path], out: Optional[str | Path] = None,
     out.mkdir(parents=True, exist_ok=True)
     paths = {"jobs": out / "jobs.csv", "table": out / "table.csv", "markdown": out / "table.md"}
     config_cols = [c for c in jobs.columns if c.startswith("cfg:")]
-    jobs.drop(columns=config_cols).to_csv(paths["jobs"], index=False)
-    table.to_csv(paths["table"], index=False)
+    atomic.write_csv(jobs.drop(columns=config_cols), paths["jobs"], index=False)
+    atomic.write_csv(table, paths["table"], index=False)
     n = jobs["status"].value_counts()
     text = [f"# Sweep results: {', '.join(map(str, dirs))}", "",
             f"{len(jobs)} jobs: {n.get('ok', 0)} ok, {n.get('failed', 0)} failed, "
@@ -274,7 +275,7 @@ def write_report(dirs: Sequence[str | Path], out: Optional[str | Path] = None,
     bad = problems(jobs)
     if len(bad):
         text += ["", "## Failed or unfinished jobs", "", markdown_table(bad)]
-    paths["markdown"].write_text("\n".join(text) + "\n")
+    atomic.write_text(paths["markdown"], "\n".join(text) + "\n")
     if plot and len(table):
         from .report_plot import plot_table
         paths["png"] = plot_table(table, out / "table.png", metric)

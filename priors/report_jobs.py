@@ -1,13 +1,16 @@
 """Reading the job directories of a Hydra multirun: config, status, metrics, error per job."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, Iterable, List
 
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
+
+from .runs.evaluation_record import evaluation_problem
+from .runs.lock import is_replaced
+from .runs.result import read_result
 
 # Evaluation areas (evaluate.py's evaluation/scores.csv) become columns eval/<metric>/<method>.
 EVAL_PREFIX = "eval/"
@@ -19,7 +22,9 @@ def find_jobs(dirs: Iterable[str | Path]) -> List[Path]:
     for d in map(Path, dirs):
         if not d.is_dir():
             raise FileNotFoundError(f"no such multirun directory: {d}")
-        found = sorted({p.parent for p in d.rglob(".hydra") if p.is_dir()})
+        # Folders moved aside by overwrite=true are no part of the sweep.
+        found = sorted({p.parent for p in d.rglob(".hydra")
+                        if p.is_dir() and not is_replaced(p.parent)})
         if not found:
             raise FileNotFoundError(f"{d} holds no Hydra job directories (none has .hydra/)")
         jobs += found
@@ -37,18 +42,45 @@ def _flatten(cfg: dict, prefix: str = "") -> Dict[str, object]:
     return flat
 
 
+def _read_scores(job: Path, result: dict, notes: List[str]) -> Dict[str, float]:
+    """``eval/<metric>/<method>`` areas of ``<job>/evaluation/scores.csv``, only when the
+    evaluation finished and scored the job's current model (``evaluation.json``); a damaged
+    file or a non-numeric area is noted and left out, never read as a number."""
+    scores = job / "evaluation" / "scores.csv"
+    if not scores.is_file():
+        return {}
+    problem = evaluation_problem(job / "evaluation", result)
+    if problem:
+        notes.append(f"evaluation ignored: {problem}")
+        return {}
+    try:
+        frame = pd.read_csv(scores)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        notes.append(f"evaluation/scores.csv unreadable ({type(err).__name__}: {err})")
+        return {}
+    if not {"metric", "method", "auc"} <= set(frame.columns):
+        notes.append("evaluation/scores.csv lacks the columns metric, method, auc")
+        return {}
+    out = {}
+    for row in frame.itertuples():
+        value = pd.to_numeric(pd.Series([row.auc]), errors="coerce").iloc[0]
+        if pd.isna(value) and not pd.isna(row.auc):
+            notes.append(f"evaluation/scores.csv: {row.metric}/{row.method} area {row.auc!r} "
+                         "is not a number; left out")
+            continue
+        out[f"{EVAL_PREFIX}{row.metric}/{row.method}"] = float(value)
+    return out
+
+
 def _read_job(job: Path) -> dict:
-    result_file = job / "result.json"
-    result: dict = {}
-    if result_file.is_file():
-        try:
-            result = json.loads(result_file.read_text())
-        except json.JSONDecodeError as err:
-            result = {"status": "failed", "error": f"unreadable result.json: {err}"}
-    status = result.get("status", "unfinished")
+    read = read_result(job)
+    result, status = read.result, read.status
+    notes = [p for p in read.problems if not p.startswith("no result.json")]
     if status == "running":
         status = "unfinished"
     config = result.get("config")
+    if not isinstance(config, dict):
+        config = None
     if config is None and (job / ".hydra" / "config.yaml").is_file():
         config = _load_config(job)
     overrides = []
@@ -56,13 +88,12 @@ def _read_job(job: Path) -> dict:
         overrides = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "overrides.yaml"))
     error = str(result.get("error") or "").strip().splitlines()
     metrics = dict(result.get("metrics") or {})
-    scores = job / "evaluation" / "scores.csv"
-    if scores.is_file():  # written by evaluate.py: one area per keep/remove metric and method
-        for row in pd.read_csv(scores).itertuples():
-            metrics[f"{EVAL_PREFIX}{row.metric}/{row.method}"] = float(row.auc)
+    metrics.update(_read_scores(job, result, notes))
+    last = error[-1] if error else ""
     return {"job": str(job), "status": status, "config": config or {},
             "overrides": " ".join(map(str, overrides)), "metrics": metrics,
-            "seconds": result.get("seconds", np.nan), "error": error[-1] if error else ""}
+            "seconds": result.get("seconds", np.nan),
+            "error": "; ".join([last, *notes]) if last else "; ".join(notes)}
 
 
 def _load_config(job: Path) -> dict:

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .report import BASELINE, _sort_key  # noqa: E402
+from .runs.atomic import save_figure  # noqa: E402
 
 
 def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc") -> Path:
@@ -44,6 +45,6 @@ def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc"
         ax.set_title(str(variant) if variant != "-" else "sweep", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from ..runs.atomic import save_figure  # noqa: E402
 from .similarity import normalize_maps  # noqa: E402
 
 LABELS = {"spearman": "Spearman rank correlation", "spearman_abs": "Spearman (absolute values)",
@@ -50,7 +51,7 @@ def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "",
     axes[0, 0].legend(fontsize=8, loc="lower left", framealpha=0.9)
     fig.suptitle(f"Sanity checks (Adebayo et al. 2018){': ' + title if title else ''}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -97,6 +98,6 @@ def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, pat
                          f"important); columns: {columns}", width=int(width * 14))
     fig.suptitle(f"{title or 'attribution maps'}\n{note}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
