@@ -10,8 +10,8 @@ from torch import Tensor, nn
 
 from .attributions.expected_gradients import References
 from .attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
-from .checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
-                     leaf_or_graph_input)
+from .checks import (check_finite, check_float_inputs, check_input_dtype, check_not_empty,
+                     check_weight, leaf_or_graph_input)
 from .norm_stats import frozen_running_stats
 from .penalties import Penalty, get_penalty
 from .xdnn import Trusted, assert_homogeneous
@@ -83,6 +83,7 @@ class Prior:
         self.penalty_name = penalty if isinstance(penalty, str) else getattr(penalty, "__name__", "custom")
         self.penalty_fn = _with_options(get_penalty(penalty), dict(penalty_options or {}),
                                         self.penalty_name)
+        _check_penalty_arity(self.penalty_fn, self.penalty_name)
         self.penalty_options = dict(penalty_options or {})
         weight = check_weight(weight)
         if isinstance(warmup_steps, bool) or not float(warmup_steps).is_integer() \
@@ -180,6 +181,7 @@ class Prior:
         copies) leave BatchNorm running statistics untouched. ``step`` (the training step)
         applies the weight warm-up."""
         if isinstance(model, nn.Module):
+            check_input_dtype(model, inputs)
             self.verify(model, inputs)
         with frozen_running_stats(model):
             attr = self.spec(model, inputs, self.attribution_target(outputs, y),
@@ -199,6 +201,8 @@ class Prior:
         step: Optional[int] = None,
     ) -> PriorOutput:
         """Model outputs, attributions and penalty; one forward pass for shared-forward methods."""
+        if isinstance(model, nn.Module):  # before the forward, whose error is a raw one
+            check_input_dtype(model, x)
         xin = self.forward_inputs(x)
         return self.penalize(model, xin, model(xin), y, mask, references, create_graph, step)
 
@@ -212,6 +216,19 @@ def check_inputs(x: Tensor, name: str = "inputs") -> None:
     check_finite(x, name)
     check_not_empty(x, name)
     check_float_inputs(x, name)
+
+
+def _check_penalty_arity(fn: Penalty, name: str) -> None:
+    """A penalty is called as ``fn(attributions, mask)``; say so at construction instead of
+    Python's arity error at the first training step."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        raise TypeError(f"penalty {name!r} must accept (attributions, mask) -> scalar; its "
+                        f"signature is {inspect.signature(fn)} (add a mask=None argument)"
+                        ) from None
+    except ValueError:  # no signature (some builtins): nothing to check
+        pass
 
 
 def _with_options(fn: Penalty, options: Dict[str, Any], name: str) -> Penalty:

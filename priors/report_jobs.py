@@ -64,9 +64,9 @@ def _read_scores(job: Path, result: dict, notes: List[str]) -> Dict[str, float]:
     out = {}
     for row in frame.itertuples():
         value = pd.to_numeric(pd.Series([row.auc]), errors="coerce").iloc[0]
-        if pd.isna(value) and not pd.isna(row.auc):
+        if pd.isna(value):
             notes.append(f"evaluation/scores.csv: {row.metric}/{row.method} area {row.auc!r} "
-                         "is not a number; left out")
+                         "is not a number (a cut line?); left out")
             continue
         out[f"{EVAL_PREFIX}{row.metric}/{row.method}"] = float(value)
     return out

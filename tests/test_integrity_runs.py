@@ -81,6 +81,7 @@ def test_sigkill_while_writing_results_then_evaluate_and_report_read_nothing(tmp
     assert json.loads((sweep / "0" / "result.json").read_text())["status"] == "running"
     # Job 1: whole; then its evaluation is SIGKILLed after writing scores.csv, before its record.
     train(sweep / "1")
+    (sweep / "1" / ".hydra").mkdir()  # a job of the sweep for the report (trained in-process)
     code = ("import sys; sys.path.insert(0, 'tests'); from priors.evaluation import "
             f"evaluate_run; evaluate_run({str(sweep / '1')!r}, methods=['grad'], metrics="
             "{'kpm': {}, 'killed': {'_target_': 'killer.kill_now', '_partial_': True}}, "
@@ -89,6 +90,9 @@ def test_sigkill_while_writing_results_then_evaluate_and_report_read_nothing(tmp
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert (sweep / "1" / "evaluation" / "scores.csv").is_file()
     assert not list((sweep / "1" / "evaluation").glob(f"{atomic.TEMP_PREFIX}*"))
+    jobs = collect([sweep]).set_index("job")  # the killed evaluation is not read
+    assert "eval/kpm/grad" not in jobs.columns
+    assert "interrupted before it finished" in jobs.loc[str(sweep / "1"), "error"]
     # evaluate.py over the sweep: job 0 is named as interrupted, job 1 is evaluated.
     ev = script("evaluate.py", f"run={sweep}", "method=[grad]", "metric=[kpm]", "n_examples=20",
                 "fractions.num=2", "progress=false", "threads=1")
@@ -153,4 +157,4 @@ def test_report_ignores_an_evaluation_of_another_model(tmp_path):
     record = tmp_path / "sweep" / "a" / "job" / "evaluation" / "evaluation.json"
     record.write_text(json.dumps({**json.loads(record.read_text()), "status": "running"}))
     jobs = collect([tmp_path / "sweep"]).set_index("job")
-    assert pd.isna(jobs.loc[a, "eval/kpm/grad"]) and "interrupted" in jobs.loc[a, "error"]
+    assert "eval/kpm/grad" not in jobs.columns and "interrupted" in jobs.loc[a, "error"]
