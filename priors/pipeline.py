@@ -51,6 +51,7 @@ def _instantiate_dict(cfg: DictConfig | None) -> List[Any]:
 
 def build_datamodule(cfg: DictConfig) -> Any:
     """The config's datamodule, seeded, prepared and set up for fitting."""
+    check_run_config(cfg)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(cfg.seed, workers=True)
@@ -67,6 +68,25 @@ def build_model(cfg: DictConfig, datamodule: Any) -> torch.nn.Module:
     # Seed again so the initial weights depend on the seed only, not on data loading.
     pl.seed_everything(cfg.seed, workers=True)
     return instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
+
+
+def _check_key(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                         f"({name}=<integer> on the command line)")
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Settings that would end ``status: ok`` with a meaningless result (or a raw error
+    that does not name the key), refused up front."""
+    _check_key("seed", cfg.get("seed"), 0)
+    if cfg.get("threads") is not None:
+        _check_key("threads", cfg.get("threads"), 1)
+    epochs = (cfg.get("trainer") or {}).get("max_epochs")
+    if epochs is not None and not isinstance(epochs, bool) and epochs == 0:
+        raise ValueError("trainer.max_epochs=0 trains nothing: the run would save and test "
+                         "its initial weights as a result; give max_epochs >= 1 (or -1 with "
+                         "max_steps)")
 
 
 def build(cfg: DictConfig):

@@ -25,11 +25,13 @@ import pandas as pd
 from scipy import stats
 
 from .attributions import get_method
-from .report_jobs import EVAL_PREFIX, _flatten, _read_job, find_jobs  # noqa: F401
+from .report_jobs import EVAL_PREFIX, _flatten, _read_job, find_jobs, not_started  # noqa: F401
 from .prior import Prior
 from .runs import atomic
 
 BASELINE = "none"
+# Job states counted as "unfinished": killed or stopped runs, and planned jobs never started.
+UNFINISHED = ("unfinished", "interrupted", "not started", "unreadable")
 # Config keys that never define a setting: the seed and what follows from it, output paths,
 # logging, thread counts, and callbacks that only observe the run.
 IGNORED = ("seed", "data.seed", "paths.", "logger.", "hydra.", "trainer.default_root_dir",
@@ -74,7 +76,8 @@ def _model_label(model: dict) -> str:
 def collect(dirs: Iterable[str | Path]) -> pd.DataFrame:
     """One row per job: status, setting columns, ``seed``, every metric, seconds, error."""
     rows = []
-    for info in map(_read_job, find_jobs(dirs)):
+    found = find_jobs(dirs)
+    for info in [*map(_read_job, found), *not_started(dirs, found)]:
         cfg = info["config"]
         prior = cfg.get("prior") or {}
         method = _method_label(prior)
@@ -88,7 +91,10 @@ def collect(dirs: Iterable[str | Path]) -> pd.DataFrame:
         row.update(info["metrics"])
         rows.append(row)
     jobs = pd.DataFrame(rows)
-    jobs["variant"] = _variants(jobs)
+    started = jobs["status"] != "not started"  # no config: would make every key "vary"
+    jobs["variant"] = "-"
+    if started.any():
+        jobs.loc[started, "variant"] = _variants(jobs[started])
     return jobs
 
 
@@ -119,14 +125,18 @@ def summarize(jobs: pd.DataFrame, metric: str = "test/auroc",
             raise KeyError(f"metric {name!r} is in no result.json; metrics: "
                            f"{sorted(c for c in jobs.columns if '/' in c and ':' not in c)}")
     keys = ["variant", "model", "method", "penalty", "weight"]
+    # Jobs that never started have no config: counted in the report's text, not in a row.
+    jobs = jobs[jobs["status"] != "not started"]
     ok = jobs[jobs["status"] == "ok"]
     rows = []
     for key, everything in jobs.groupby(keys, dropna=False):
         variant, model, method = key[:3]
         group = everything[everything["status"] == "ok"]
         status = everything["status"].value_counts()
-        row = dict(zip(keys, key), n=len(group), failed=int(status.get("failed", 0)),
-                   unfinished=int(status.get("unfinished", 0)),
+        # n: the values behind the mean (a NaN metric of an ok job is not one of them).
+        row = dict(zip(keys, key), n=int(_col(group, metric).notna().sum()),
+                   failed=int(status.get("failed", 0)),
+                   unfinished=int(sum(status.get(s, 0) for s in UNFINISHED)),
                    **{select: _col(group, select).mean(), metric: _col(group, metric).mean(),
                       f"{metric} se": _se(_col(group, metric)), "seconds": group["seconds"].mean()})
         row.update(_paired(group, ok, variant, model, method, metric))
@@ -267,7 +277,8 @@ def write_report(dirs: Sequence[str | Path], out: Optional[str | Path] = None,
     n = jobs["status"].value_counts()
     text = [f"# Sweep results: {', '.join(map(str, dirs))}", "",
             f"{len(jobs)} jobs: {n.get('ok', 0)} ok, {n.get('failed', 0)} failed, "
-            f"{n.get('unfinished', 0)} unfinished. {metric}: mean ± standard error over seeds; "
+            + ", ".join(f"{n.get(s, 0)} {s}" for s in UNFINISHED
+                        if n.get(s, 0) or s == "unfinished") + f". {metric}: mean ± standard error over seeds; "
             f"`selected`: the weight with the best mean {select} per method; Δ and p: paired "
             f"t-test against `{BASELINE}` runs with the same seeds.", ""]
     text.append(markdown_table(display_table(table, metric, select)) if len(table)

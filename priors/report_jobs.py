@@ -1,6 +1,7 @@
 """Reading the job directories of a Hydra multirun: config, status, metrics, error per job."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, Iterable, List
 
@@ -106,3 +107,26 @@ def _load_config(job: Path) -> dict:
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # noqa: BLE001 - other resolvers: keep the unresolved values
         return OmegaConf.to_container(cfg)
+
+
+def not_started(dirs: Iterable[str | Path], jobs: Iterable[str]) -> List[dict]:
+    """Rows (status ``not started``) for the jobs a sweep planned (``planned_jobs.json``,
+    written when the sweep began) that have no folder with a ``.hydra/`` of their own."""
+    seen = {str(Path(j)) for j in jobs}
+    rows = []
+    for d in map(Path, dirs):
+        for plan_file in sorted(d.rglob("planned_jobs.json")):
+            try:
+                plan = json.loads(plan_file.read_text())
+            except (OSError, ValueError):
+                continue
+            if plan.get("subdir") != "${hydra.job.num}":
+                continue  # job folders named otherwise: cannot be matched to the plan
+            for job in plan.get("jobs", []):
+                folder = plan_file.parent / str(job["num"])
+                if str(folder) not in seen and not (folder / ".hydra").is_dir():
+                    rows.append({"job": str(folder), "status": "not started", "config": {},
+                                 "overrides": " ".join(map(str, job["overrides"])),
+                                 "metrics": {}, "seconds": np.nan,
+                                 "error": "planned by the sweep, never started"})
+    return rows

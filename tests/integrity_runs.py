@@ -21,8 +21,10 @@ def env():
 
 
 def config(out, *overrides):
+    # Another data=... replaces the synthetic data and its settings.
+    base = [o for o in TINY if not ("data=csv" in overrides and o.startswith("data"))]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("train", overrides=[*TINY, f"paths.output_dir={out}", *overrides])
+        return compose("train", overrides=[*base, f"paths.output_dir={out}", *overrides])
 
 
 def train(out, *overrides):

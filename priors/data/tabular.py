@@ -57,6 +57,16 @@ class TabularState:
     test_dataset: TensorDataset
 
 
+def _check_two_classes(y: np.ndarray, splits: dict) -> None:
+    """A split of one class has no AUROC (torchmetrics returns 0.0, which read as a score)."""
+    for name, idx in splits.items():
+        classes = np.unique(y[idx])
+        if len(idx) and len(classes) < 2:
+            raise ValueError(f"the {name} split has {len(idx)} rows, all of class "
+                             f"{classes[0]}: AUROC and the split's metrics are undefined; use "
+                             "more rows (data.n_samples) or a stratified split")
+
+
 def _check_no_inf(x_raw: np.ndarray, X: pd.DataFrame) -> None:
     """NaN is a missing value (imputed); +-inf is no value at all: refused before training,
     naming the cell, instead of a NaN loss (or an "inf" test-time error) after it."""
@@ -170,6 +180,7 @@ class TabularDataModule(InMemoryLoaders, pl.LightningDataModule):
         names = [str(c) for c in X.columns]
         x_raw, names, irrelevant_mask = self._add_irrelevant(x_raw, names)
         train_idx, val_idx, test_idx = self.split_indices(y)
+        _check_two_classes(y, {"train": train_idx, "val": val_idx, "test": test_idx})
         impute_mean, scale_mean, scale_std = self._fit_preprocessing(x_raw[train_idx], names)
         x_imp = np.where(np.isnan(x_raw), impute_mean, x_raw)
         x = ((x_imp - scale_mean) / scale_std).astype(np.float32)

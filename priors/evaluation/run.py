@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from ..attributions._target import Target
+from ..data.arguments import check_int
 from ..runs import atomic
 from ..runs.evaluation_record import finish_evaluation, start_evaluation
 from . import axioms
@@ -80,6 +81,27 @@ def _target(run: LoadedRun, x: Tensor, y: Tensor, target: str) -> Target:
     raise ValueError(f"target must be 'pred' or 'label', got {target!r}")
 
 
+def _check_options(methods: Any, n_examples: Any, batch_size: Any) -> None:
+    """Evaluation options that would end in a meaningless number or a raw error, named."""
+    if not methods:
+        raise ValueError("method is empty: give at least one attribution method, e.g. "
+                         "method=[grad] (python evaluate.py) or methods=['grad']")
+    if n_examples is not None:
+        check_int("n_examples", n_examples, 2)  # one example has no AUROC, 0 nothing at all
+    check_int("batch_size", batch_size, 1)
+
+
+def _check_scorable(run: LoadedRun, y: Tensor, metrics: Mapping[str, Any], split: str) -> None:
+    """KAM/RAM score binary tasks by AUROC: undefined for one class (it read as 0.0, a
+    "perfect" lower-is-better RAM)."""
+    if run.task == "binary" and any(m in ("kam", "ram") for m in metrics):
+        classes = torch.unique(y.long()).numel()
+        if classes < 2:
+            raise ValueError(f"the {len(y)} evaluated {split} examples hold a single class: "
+                             "AUROC (KAM/RAM) is undefined; evaluate more examples "
+                             "(n_examples) or drop kam/ram")
+
+
 class _Clock:
     """Wall time of each step, for ``timing.csv``."""
 
@@ -128,6 +150,7 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
     Returns a dict of the DataFrames (``scores``, ``curves``, axiom names, ``timing``) and
     ``out_dir``.
     """
+    _check_options(methods, n_examples, batch_size)
     clock = _Clock()
     start = time.perf_counter()
     run = load_run(run_dir, threads, allow_data_change=allow_data_change)
@@ -140,6 +163,7 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
         atomic.write_csv(frame, out / name, index=False)
         written.append(name)
     x, y = dataset_tensors(split_dataset(run.datamodule, split), n_examples, seed)
+    _check_scorable(run, y, metric_options(metrics), split)
     train_x, _ = dataset_tensors(run.datamodule.train_dataset, None, seed)
     clock.add("load run and data", time.perf_counter() - start)
     torch.manual_seed(seed)

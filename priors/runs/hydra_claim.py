@@ -45,6 +45,7 @@ class ClaimRunDir(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The jobs' own folders are new subfolders of the claimed sweep folder.
         self._claim(config, "sweep")
+        write_planned_jobs(config)
 
     def _release(self) -> None:
         if self.claim is not None:
@@ -56,3 +57,38 @@ class ClaimRunDir(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._release()
+
+
+PLANNED_FILE = "planned_jobs.json"
+
+
+def planned_jobs(config: DictConfig) -> Optional[list]:
+    """The overrides of every job the basic sweeper will launch, in job-number order
+    (``None`` for other sweepers, e.g. Optuna, whose trials are not known up front)."""
+    sweeper = str((config.hydra.get("sweeper") or {}).get("_target_", ""))
+    if not sweeper.endswith("BasicSweeper"):
+        return None
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def write_planned_jobs(config: DictConfig) -> None:
+    """``<sweep>/planned_jobs.json``: the job list written before the first job starts, so a
+    report of an interrupted sweep lists the jobs that never started."""
+    from omegaconf import OmegaConf
+
+    from .atomic import write_json
+
+    try:
+        jobs = planned_jobs(config)
+    except Exception:  # noqa: BLE001 - a sweep syntax this version cannot expand: no list
+        return
+    if jobs is None:
+        return
+    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
+    write_json(Path(str(config.hydra.sweep.dir)) / PLANNED_FILE,
+               {"subdir": subdir, "jobs": [{"num": i, "overrides": ov}
+                                           for i, ov in enumerate(jobs)]})
