@@ -278,7 +278,8 @@ def write_report(dirs: Sequence[str | Path], out: Optional[str | Path] = None,
     text = [f"# Sweep results: {', '.join(map(str, dirs))}", "",
             f"{len(jobs)} jobs: {n.get('ok', 0)} ok, {n.get('failed', 0)} failed, "
             + ", ".join(f"{n.get(s, 0)} {s}" for s in UNFINISHED
-                        if n.get(s, 0) or s == "unfinished") + f". {metric}: mean ± standard error over seeds; "
+                        if n.get(s, 0) or s == "unfinished")
+            + f". {metric}: mean ± standard error over seeds; "
             f"`selected`: the weight with the best mean {select} per method; Δ and p: paired "
             f"t-test against `{BASELINE}` runs with the same seeds.", ""]
     text.append(markdown_table(display_table(table, metric, select)) if len(table)

@@ -1,6 +1,5 @@
 """Inputs checked at the edge (issue 20, groups 3, 5, 8 and parts of 10): each bad input is
 refused with a message naming the problem, where it used to be silently reinterpreted."""
-import pandas as pd
 import pytest
 import torch
 from torch import nn

@@ -99,8 +99,8 @@ def test_damaged_model_pt_is_explained_and_never_suggests_full_unpickling(synthe
     weights = run_dir / "model.pt"
     good = weights.read_bytes()
     cases = {b"": "is empty \\(0 bytes\\): it was truncated",
-             good[: len(good) // 2]: "the file is truncated",
-             b"\x80\x04not a torch file" + bytes(len(good) - 17): "corrupt: not a torch"}
+             good[: len(good) // 2]: "truncated: [0-9]+ bytes, result.json records [0-9]+",
+             b"\x80\x04not a torch file" + bytes(len(good) - 18): "corrupt: not a torch"}
     for content, message in cases.items():
         weights.write_bytes(content)
         with pytest.raises(WeightsError, match=message) as err:
@@ -108,7 +108,13 @@ def test_damaged_model_pt_is_explained_and_never_suggests_full_unpickling(synthe
         assert "weights_only=False" not in str(err.value) and "model.pt" in str(err.value)
         # torch's own message (which advises weights_only=False) is not chained either.
         assert err.value.__context__ is None or err.value.__suppress_context__
-    # Not the recorded file at all (record removed): torch cannot read it, named as corrupt.
+    # Readable weights, but another run's (same architecture): named as such.
+    weights.write_bytes(good)
+    state = torch.load(weights, weights_only=True)
+    torch.save({k: v + 1 for k, v in state.items()}, weights)
+    with pytest.raises(WeightsError, match="not the model result.json describes"):
+        load_run(run_dir)
+    # Without a record (a run from before records): the damage is still classified.
     result = json.loads((run_dir / "result.json").read_text())
     del result["files"]
     (run_dir / "result.json").write_text(json.dumps(result))

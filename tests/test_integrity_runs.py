@@ -9,11 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from integrity_runs import REPO, env, script, train, train_py
@@ -99,7 +97,8 @@ def test_sigkill_while_writing_results_then_evaluate_and_report_read_nothing(tmp
     assert ev.returncode != 0
     assert "1 of 2 runs could not be evaluated" in ev.stderr, ev.stderr[-2000:]
     assert f"{sweep / '0'}: IncompleteRunError" in ev.stderr and "interrupted" in ev.stderr
-    assert json.loads((sweep / "1" / "evaluation" / "evaluation.json").read_text())["status"] == "ok"
+    record = json.loads((sweep / "1" / "evaluation" / "evaluation.json").read_text())
+    assert record["status"] == "ok"
     with pytest.raises(IncompleteRunError, match="status interrupted"):
         load_run(sweep / "0")
     jobs = collect([sweep]).set_index("job")

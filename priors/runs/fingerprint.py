@@ -168,17 +168,14 @@ def model_entry(path: str | os.PathLike) -> Dict[str, Any]:
     return {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
-def check_model_file(path: str | os.PathLike, recorded: Optional[Mapping[str, Any]]) -> Optional[str]:
+def check_model_file(path: str | os.PathLike,
+                     recorded: Optional[Mapping[str, Any]]) -> Optional[str]:
     """Why ``path`` is not the weights file ``recorded`` describes (``None``: it is)."""
     if not recorded or not recorded.get("sha256"):
         return None
     path = Path(path)
-    size = path.stat().st_size
-    if size != recorded.get("bytes", size):
-        how = "truncated" if size < recorded["bytes"] else "longer than the one recorded"
-        return (f"{path} has {size} bytes, result.json records {recorded['bytes']}: the file is "
-                f"{how} (an interrupted write, or another run's weights)")
     if sha256_file(path) != recorded["sha256"]:
-        return (f"{path} is not the model result.json describes (sha256 differs): another run "
-                "wrote it after this result.json")
+        return (f"{path} is not the model result.json describes ({path.stat().st_size} bytes, "
+                f"{recorded.get('bytes', '?')} recorded; sha256 differs): another run wrote it "
+                "after this result.json")
     return None

@@ -18,12 +18,11 @@ process holds the run folder: interrupted"), so that one broken job cannot stop 
 from __future__ import annotations
 
 import json
-import math
 import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from .lock import held_by_other
 
@@ -102,16 +101,3 @@ def read_result(run_dir: str | os.PathLike) -> ResultRead:
     if status == "ok" and result.get("complete") is False:
         problems.append("result.json is not marked complete")
     return ResultRead(result, status, problems)
-
-
-def finite_or_none(value: Any) -> Optional[float]:
-    """``float(value)`` when it is a finite number, else ``None``."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def dumps(result: Dict[str, Any]) -> str:
-    return json.dumps(result, indent=2, default=str)

@@ -32,13 +32,13 @@ def read_weights(path: str | os.PathLike,
     if size == 0:
         raise WeightsError(f"{path} is empty (0 bytes): it was truncated, e.g. by a run killed "
                            "while saving it; retrain the run")
-    mismatch = check_model_file(path, recorded)
-    if mismatch:
-        raise WeightsError(mismatch)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - every failure gets the same explanation
-        if zipfile.is_zipfile(path):
+        if recorded and size < recorded.get("bytes", size):
+            why = (f"truncated: {size} bytes, result.json records {recorded['bytes']} (an "
+                   "interrupted write)")
+        elif zipfile.is_zipfile(path):
             why = ("corrupt: a torch archive whose content cannot be read as weights "
                    f"({type(err).__name__})")
         elif _looks_truncated(path):
@@ -48,6 +48,9 @@ def read_weights(path: str | os.PathLike,
         # "from None": torch's own message suggests weights_only=False, which is unsafe here.
         raise WeightsError(f"{path} cannot be loaded ({size} bytes): {why}. Retrain the run; "
                            "do not load it with full unpickling") from None
+    mismatch = check_model_file(path, recorded)  # readable, but not the recorded file
+    if mismatch:
+        raise WeightsError(mismatch)
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor)
                                                  for v in state.values()):
         raise WeightsError(f"{path} holds a {type(state).__name__}, not a state_dict of "
