@@ -8,7 +8,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = str(REPO / "conf")
+from priors.app import TRAIN_CONF  # noqa: E402
+
+CONF = str(TRAIN_CONF)
 # A one-epoch X-free MLP on 200 synthetic rows: a few seconds per run.
 TINY = ["data=synthetic", "data.n_samples=200", "model.hidden=[8]", "trainer.max_epochs=1",
         "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "logger=none",

@@ -16,6 +16,7 @@ from integrity_runs import script, train
 from priors.data.example_csv import example_table, write_example_csv
 from priors.evaluation import evaluate_run
 from priors.evaluation.load import DataChangedError, load_run
+from priors.app.evaluate import evaluate as evaluate_sweep
 from priors.evaluation.roar import run_roar
 from priors.report import collect
 from priors.runs.weights import WeightsError
@@ -134,16 +135,6 @@ def test_weights_of_another_architecture_list_the_config_keys(synthetic_run, tmp
         load_run(run_dir)
 
 
-def _evaluate_script():
-    import importlib.util
-
-    from integrity_runs import REPO
-    spec = importlib.util.spec_from_file_location("evaluate_script", REPO / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_sweep_wide_evaluate_goes_on_past_a_truncated_model(synthetic_run, tmp_path):
     from omegaconf import OmegaConf
 
@@ -155,7 +146,7 @@ def test_sweep_wide_evaluate_goes_on_past_a_truncated_model(synthetic_run, tmp_p
                             "metric": ["kpm"], **{k: v for k, v in EVAL.items()
                                                   if k not in ("methods", "metrics")}})
     with pytest.raises(RuntimeError, match="1 of 3 runs could not be evaluated") as err:
-        _evaluate_script().evaluate(cfg)
+        evaluate_sweep(cfg)
     assert f"{tmp_path / 'sweep' / '0'}: WeightsError" in str(err.value)
     assert "truncated" in str(err.value)
     for job in ("1", "2"):  # the jobs after the broken one were evaluated

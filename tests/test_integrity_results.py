@@ -4,13 +4,12 @@ Settings that used to end ``status: ok`` with a meaningless number are refused w
 named; a report's ``n`` counts the values behind its mean; an interrupted sweep lists the
 jobs that never started, and Ctrl+C is recorded as ``interrupted``.
 """
-import importlib.util
 import json
 
 import pytest
 import torch
 
-from integrity_runs import REPO, config, script, train
+from integrity_runs import config, script, train
 from priors.data import SyntheticTabularDataModule
 from priors.evaluation import dataset_tensors, evaluate_run
 from priors.report import collect, summarize
@@ -69,14 +68,13 @@ def test_run_settings_refused_with_the_key(tmp_path, override, message):
 
 
 def test_unknown_optimized_metric_is_an_error_not_nan(tmp_path):
-    spec = importlib.util.spec_from_file_location("train_script", REPO / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from priors.app.train import _train  # the Hydra task function of train.py
+
     cfg = config(tmp_path / "run", "optimized_metric=val/aurocc")
     torch.set_num_threads(1)
     with pytest.raises(KeyError, match="optimized_metric='val/aurocc' is not a metric of this "
                                        "run; its metrics: .*'val/auroc_best'"):
-        module.main.__wrapped__(cfg)
+        _train.__wrapped__(cfg)
 
 
 def _job(root, name, auroc, seed):

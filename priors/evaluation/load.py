@@ -11,8 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from ..batch import parse_batch
-from ..pipeline import WEIGHTS_FILE, build_datamodule, build_model
+from ..core.batch import parse_batch
+from ..runs.build import WEIGHTS_FILE, build_datamodule, build_model
 from ..runs.fingerprint import data_changes, data_fingerprint
 from ..runs.lock import RunFolderBusy, held_by_other, is_replaced
 from ..runs.result import read_result
