@@ -103,8 +103,8 @@ def test_evaluate_py_command_line(trained_run, tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == [
-        "kpm.csv", "kpm.png", "ram.csv", "ram.png", "scores.csv", "summary.md", "timing.csv",
-        "xg_ig.csv"]
+        "evaluation.json", "kpm.csv", "kpm.png", "ram.csv", "ram.png", "scores.csv",
+        "summary.md", "timing.csv", "xg_ig.csv"]
     scores = pd.read_csv(out / "scores.csv")
     assert set(scores["method"]) == {"xg", "grad"} and scores["auc"].map(math.isfinite).all()
     # No .hydra/ folder in the run: priors.report must not take evaluation/ for a job.

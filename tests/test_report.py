@@ -135,6 +135,10 @@ def test_evaluation_scores_become_columns(sweep, tmp_path):
         pd.DataFrame({"metric": ["kpm", "ram"], "method": ["ig", "ig"], "auc": [kpm, 0.6],
                       "higher_is_better": [True, False]}).to_csv(
             sweep / str(num) / "evaluation" / "scores.csv", index=False)
+        # evaluate.py's record of a finished evaluation of this job's model (run_id and model
+        # sha256 as in its result.json): without it the report ignores the scores.
+        (sweep / str(num) / "evaluation" / "evaluation.json").write_text(
+            '{"status": "ok", "run_id": null}')
     jobs = collect([sweep])
     assert len(jobs) == 17  # evaluation/ folders are not jobs
     table = summarize(jobs)

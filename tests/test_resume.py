@@ -36,8 +36,9 @@ def _weights(run_dir, step):
 
 
 def test_sigkilled_run_resumes_bit_identical(tmp_path):
-    # Expected Gradients: the prior with its own random stream (references and alphas).
-    for prior in ("eg",):
+    # Expected Gradients: the prior with its own random stream (references and alphas);
+    # X-Gradient: the completeness route of the step.
+    for prior in ("eg", "xg"):
         whole, killed = tmp_path / f"{prior}_whole", tmp_path / f"{prior}_killed"
         run = _train(whole, f"prior={prior}")
         assert run.returncode == 0, run.stderr[-3000:]
@@ -45,10 +46,21 @@ def test_sigkilled_run_resumes_bit_identical(tmp_path):
         run = _train(killed, f"prior={prior}", "+callbacks.kill._target_=killer.KillAtStep",
                      "+callbacks.kill.step=7")
         assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
-        assert not (killed / "result.json").exists()  # killed: no cleanup code ran
+        # Killed: no cleanup code ran; result.json still says running (read as interrupted).
+        assert json.loads((killed / "result.json").read_text())["status"] == "running"
         assert not (killed / "checkpoints" / "step=9.ckpt").exists()
-        run = _train(killed, f"prior={prior}", "ckpt_path=last")
+        before = {s: (killed / "checkpoints" / f"step={s}.ckpt").stat().st_mtime_ns
+                  for s in (3, 6)}
+        start = tmp_path / f"{prior}_start.txt"
+        run = _train(killed, f"prior={prior}", "ckpt_path=last",
+                     "+callbacks.start._target_=killer.RecordStartStep",
+                     f"+callbacks.start.path={start}")
         assert run.returncode == 0, run.stderr[-3000:]
+        # The resumed process started at the checkpoint's step and left the earlier
+        # checkpoints alone: a rerun from step 0 (bit-identical on CPU too) would not.
+        assert start.read_text() == "6"
+        assert {s: (killed / "checkpoints" / f"step={s}.ckpt").stat().st_mtime_ns
+                for s in (3, 6)} == before
         for step in (9, 12):  # the steps trained after the resume
             a, b = _weights(whole, step), _weights(killed, step)
             assert a.keys() == b.keys()

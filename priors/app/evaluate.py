@@ -9,6 +9,7 @@ that saved ``model.pt``. (Hydra's ``glob()`` sweep selects config-group options 
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List
 
@@ -33,13 +34,23 @@ def evaluate(cfg: DictConfig) -> List[dict]:
     metrics = options.pop("metric", None) or {}
     out_dir = options.pop("out_dir", None)
     runs = find_runs(root)
-    results = []
+    results, failed = [], []
     for run_dir in runs:
         # With several runs, out_dir (if set) mirrors their layout below the given folder.
         out = (Path(out_dir) / run_dir.relative_to(root) if out_dir and len(runs) > 1
                else out_dir)
-        results.append(evaluate_run(run_dir, methods=methods, metrics=metrics, out_dir=out,
-                                    **options))
+        try:
+            results.append(evaluate_run(run_dir, methods=methods, metrics=metrics, out_dir=out,
+                                        **options))
+        except Exception as err:  # noqa: BLE001 - one broken job must not stop a sweep
+            if len(runs) == 1:
+                raise
+            print(f"[priors] {run_dir}: not evaluated: {type(err).__name__}: {err}",
+                  file=sys.stderr)
+            failed.append(f"{run_dir}: {type(err).__name__}: {err}")
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(runs)} runs could not be evaluated (the "
+                           f"other {len(results)} were):\n  " + "\n  ".join(failed))
     return results
 
 
@@ -49,8 +60,17 @@ def _evaluate(cfg: DictConfig) -> None:
         print(f"[priors] evaluation written to {result['out_dir']}")
 
 
+def _check_run_argument(argv: List[str]) -> None:
+    """Refuse ``run=<no such folder>`` before Hydra creates ``<run>/evaluation`` for it."""
+    for arg in argv:
+        if arg.startswith("run=") and not Path(arg[4:]).is_dir():
+            sys.exit(f"error: run={arg[4:]}: no such run directory (give a training run's "
+                     "folder, or a folder of runs such as multirun/<time>)")
+
+
 def main() -> None:
     """The console script: one-line errors for mistakes on the command line."""
+    _check_run_argument(sys.argv[1:])
     quiet_lightning()
     run_app(_evaluate, "priors-evaluate")
 

@@ -1,7 +1,6 @@
 """The training pipeline behind ``train.py``: instantiate from a Hydra config, fit, test."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
@@ -15,8 +14,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..lightning.module import PriorModule
+from ..runs import atomic
 from ..runs.build import (AUTO_SIZES, WEIGHTS_FILE, build_datamodule,  # noqa: F401 (public here too)
                           build_model)
+from ..runs.fingerprint import data_fingerprint, model_entry
+from ..runs.lock import claim_run_dir
+from ..runs.result import RESULT_FILE, new_run_id
 from .resolvers import register_resolvers
 
 register_resolvers()  # the configs this pipeline instantiates use them
@@ -29,8 +32,28 @@ def _instantiate_dict(cfg: DictConfig | None) -> List[Any]:
     return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
 
 
+def _check_key(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                         f"({name}=<integer> on the command line)")
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Settings that would end ``status: ok`` with a meaningless result (or a raw error
+    that does not name the key), refused up front."""
+    _check_key("seed", cfg.get("seed"), 0)
+    if cfg.get("threads") is not None:
+        _check_key("threads", cfg.get("threads"), 1)
+    epochs = (cfg.get("trainer") or {}).get("max_epochs")
+    if epochs is not None and not isinstance(epochs, bool) and epochs == 0:
+        raise ValueError("trainer.max_epochs=0 trains nothing: the run would save and test "
+                         "its initial weights as a result; give max_epochs >= 1 (or -1 with "
+                         "max_steps)")
+
+
 def build(cfg: DictConfig):
     """Instantiate ``(datamodule, module, trainer)`` from a composed config."""
+    check_run_config(cfg)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     prior = instantiate(cfg.prior) if cfg.get("prior") else None
@@ -67,18 +90,33 @@ def run(cfg: DictConfig) -> Dict[str, float]:
     reports list it instead of silently dropping it; the exception is re-raised.
     """
     out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result: Dict[str, Any] = {"status": "running", "config": OmegaConf.to_container(cfg, resolve=True)}
+    # One run per folder: refuses a folder another process writes or one holding a finished
+    # run (overwrite=true moves that aside; ckpt_path resumes it). See priors.runs.lock.
+    claim = claim_run_dir(out_dir, overwrite=bool(cfg.get("overwrite", False)),
+                          resume=bool(cfg.get("ckpt_path")))
+    result: Dict[str, Any] = {"status": "running", "run_id": new_run_id(), "complete": False,
+                              "config": OmegaConf.to_container(cfg, resolve=True)}
     start = time.time()
+
+    def write_result() -> None:
+        result["seconds"] = round(time.time() - start, 3)
+        if rank_zero_only.rank == 0:  # under DDP every rank runs this; one writes
+            atomic.write_json(out_dir / RESULT_FILE, result)
+
+    # "running" first: a killed run leaves that (readers report it as interrupted), never an
+    # older run's "ok" beside this run's files.
+    write_result()
     try:
         datamodule, module, trainer = build(cfg)
+        result["provenance"] = {"data": data_fingerprint(datamodule, cfg)}
         log.info("prior: %s | model: %s", module.prior, type(module.model).__name__)
         # ckpt_path: a checkpoint file or "last" (the run dir's checkpoints/last.ckpt; a fresh
         # start, with a warning, when there is none yet): resumes an interrupted run exactly.
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         # KeepBestWeights loads the best weights in on_fit_end: these are the selected ones.
         if rank_zero_only.rank == 0:
-            torch.save(module.model.state_dict(), out_dir / WEIGHTS_FILE)
+            atomic.save_torch(module.model.state_dict(), out_dir / WEIGHTS_FILE)
+            result["files"] = {WEIGHTS_FILE: model_entry(out_dir / WEIGHTS_FILE)}
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         for cb in trainer.callbacks:
             # Callbacks report end-of-fit numbers (best score, cost summary) through summary().
@@ -87,15 +125,18 @@ def run(cfg: DictConfig) -> Dict[str, float]:
         if cfg.get("test", True):
             tested = trainer.test(module, datamodule=datamodule, verbose=False)
             metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
-        result.update(status="ok", metrics=metrics)
+        result.update(status="ok", metrics=metrics, complete=True)
     except BaseException as err:
-        result.update(status="failed", error=f"{type(err).__name__}: {err}",
-                      traceback=traceback.format_exc())
+        # Ctrl+C (and a SIGTERM turned into SystemExit by a launcher) is an interruption,
+        # not a failure of the run's settings.
+        interrupted = isinstance(err, (KeyboardInterrupt, SystemExit))
+        result.update(status="interrupted" if interrupted else "failed",
+                      error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
         raise
     finally:
-        result["seconds"] = round(time.time() - start, 3)
-        if rank_zero_only.rank == 0:  # under DDP every rank runs this; one writes
-            (out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))
+        write_result()
+        if claim is not None:
+            claim.release()
     summary = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())
                         if k.startswith(("test/", "val/auroc")))
     log.info("results: %s", summary)

@@ -19,8 +19,11 @@ def _train(cfg: DictConfig) -> float:
 
     metrics = run(cfg)
     run_banner(cfg)
-    # Sweepers (Optuna, ...) optimize the returned value.
-    return metrics.get(cfg.optimized_metric, float("nan"))
+    # Sweepers (Optuna, ...) optimize the returned value: a typo must not hand them NaN.
+    if cfg.optimized_metric not in metrics:
+        raise KeyError(f"optimized_metric={cfg.optimized_metric!r} is not a metric of this run;"
+                       f" its metrics: {sorted(metrics)}")
+    return metrics[cfg.optimized_metric]
 
 
 def main() -> None:

@@ -16,6 +16,17 @@ class Batch(NamedTuple):
     mask: Optional[Tensor]  # annotation mask shaped like (or broadcastable to) x, if any
 
 
+def _is_mask(third: Any, x: Any) -> bool:
+    """``third`` has ``x``'s batch size and axes, each other axis equal to ``x``'s or 1, and
+    is not ``(B, 1, ...)`` throughout (that is one number per example: a weight, not a mask)."""
+    if not (isinstance(third, Tensor) and isinstance(x, Tensor) and third.dim() == x.dim()
+            and x.dim() >= 2 and third.shape[0] == x.shape[0]):
+        return False
+    rest, target = third.shape[1:], x.shape[1:]
+    fits = all(a in (b, 1) for a, b in zip(rest, target))
+    return fits and (rest == target or any(a == b != 1 for a, b in zip(rest, target)))
+
+
 def _default_parts(batch: Any, who: str) -> tuple:
     if isinstance(batch, dict):
         if "x" not in batch or "y" not in batch:
@@ -24,11 +35,10 @@ def _default_parts(batch: Any, who: str) -> tuple:
         return batch["x"], batch["y"], batch.get("mask")
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         third = batch[2] if len(batch) >= 3 else None
-        # A third element is the annotation mask only if it is shaped like the inputs; other
-        # extras (indices, metadata) are left to the user's step.
-        is_mask = (isinstance(third, Tensor) and isinstance(batch[0], Tensor)
-                   and third.dim() == batch[0].dim() and third.shape[0] == batch[0].shape[0])
-        return batch[0], batch[1], third if is_mask else None
+        # A third element is the annotation mask only if it is shaped like the inputs (or
+        # broadcasts over their channels); other extras (indices, metadata, per-example
+        # weights of shape (B,) or (B, 1)) are left to the user's step.
+        return batch[0], batch[1], third if _is_mask(third, batch[0]) else None
     raise ValueError(f"{who}: cannot read (x, y) from a batch of type {type(batch).__name__}; "
                      "batches must be (x, y), (x, y, mask) or a dict with keys x, y[, mask] "
                      "(or pass batch_fn=lambda batch: (x, y) or (x, y, mask))")

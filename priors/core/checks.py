@@ -160,9 +160,21 @@ def expected_input_size(model: nn.Module) -> Optional[Tuple[str, str, int]]:
     return None
 
 
+def check_input_dtype(model: nn.Module, inputs: Tensor, name: str = "inputs") -> None:
+    """Name a floating dtype mismatch between the inputs and the model's parameters (the raw
+    error is "mat1 and mat2 must have the same dtype" from inside the forward)."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if (param is not None and inputs.is_floating_point() and inputs.dtype != param.dtype
+            and not torch.is_autocast_enabled(inputs.device.type)):
+        raise TypeError(f"{name} are {inputs.dtype} but the model's parameters are "
+                        f"{param.dtype}; convert one to the other (x.to({param.dtype}) or "
+                        f"model.to({inputs.dtype}))")
+
+
 def check_input_size(model: nn.Module, inputs: Tensor, name: str = "inputs") -> None:
     """Name the mismatch between the batch's feature count and the model's first layer (the
-    raw error is a matrix-shape message from inside the forward)."""
+    raw error is a matrix-shape message from inside the forward); and a dtype mismatch."""
+    check_input_dtype(model, inputs, name)
     found = expected_input_size(model)
     if found is None or inputs.dim() < 2:
         return

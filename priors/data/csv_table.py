@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from priors.data.csv_checks import check_label_values, read_csv_checked
 from priors.data.download import DatasetNotFoundError
 from priors.data.files import resolve_data_dir
 from priors.data.nhanes import nhanes_source
@@ -149,7 +150,7 @@ class CSVDataModule(TabularDataModule):
             frame, y = read_xy_pair(self._source(self.path), self._source(self.label_path),
                                     label=self.label, numeric=False, strict=True)
         else:
-            frame = pd.read_csv(self._source(self.path), index_col=self.index_col)
+            frame = read_csv_checked(self._source(self.path), name, self.index_col)
             if self.label not in frame.columns:
                 raise ValueError(
                     f"label column {self.label!r} not in {name}; its columns are "
@@ -204,6 +205,13 @@ class CSVDataModule(TabularDataModule):
                     f"label column {self.label!r} of {self.path.name} has a single class "
                     f"{values}: a classifier needs at least two"
                 )
+            check_label_values(values, self.label, self.path.name)
+            if len(values) != 2 and self.positive_label is not None:
+                raise ValueError(
+                    f"positive_label={self.positive_label!r} makes a binary task, but label "
+                    f"column {self.label!r} of {self.path.name} has {len(values)} values "
+                    f"{values}; give a column with two values, or drop positive_label for a "
+                    "multi-class task")
             if len(values) == 2 and self.positive_label is not None:
                 if self.positive_label not in values:
                     raise ValueError(f"positive_label {self.positive_label!r} is not one of "

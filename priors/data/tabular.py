@@ -57,6 +57,26 @@ class TabularState:
     test_dataset: TensorDataset
 
 
+def _check_two_classes(y: np.ndarray, splits: dict) -> None:
+    """A split of one class has no AUROC (torchmetrics returns 0.0, which read as a score)."""
+    for name, idx in splits.items():
+        classes = np.unique(y[idx])
+        if len(idx) and len(classes) < 2:
+            raise ValueError(f"the {name} split has {len(idx)} rows, all of class "
+                             f"{classes[0]}: AUROC and the split's metrics are undefined; use "
+                             "more rows (data.n_samples) or a stratified split")
+
+
+def _check_no_inf(x_raw: np.ndarray, X: pd.DataFrame) -> None:
+    """NaN is a missing value (imputed); +-inf is no value at all: refused before training,
+    naming the cell, instead of a NaN loss (or an "inf" test-time error) after it."""
+    rows, cols = np.nonzero(np.isinf(x_raw))
+    if len(rows):
+        raise ValueError(f"{len(rows)} infinite value(s) in the table, first in column "
+                         f"{X.columns[cols[0]]!r}, row {X.index[rows[0]]!r}; replace them by "
+                         "a number or leave the cell empty (missing values are imputed)")
+
+
 class TabularDataModule(InMemoryLoaders, pl.LightningDataModule):
     """Splitting, train-only imputation/standardization and loaders for a table.
 
@@ -156,9 +176,11 @@ class TabularDataModule(InMemoryLoaders, pl.LightningDataModule):
         if n == 0:
             raise ValueError(f"{type(self).__name__}: no labelled rows to train on.")
         x_raw = X.to_numpy(dtype=np.float64)
+        _check_no_inf(x_raw, X)
         names = [str(c) for c in X.columns]
         x_raw, names, irrelevant_mask = self._add_irrelevant(x_raw, names)
         train_idx, val_idx, test_idx = self.split_indices(y)
+        _check_two_classes(y, {"train": train_idx, "val": val_idx, "test": test_idx})
         impute_mean, scale_mean, scale_std = self._fit_preprocessing(x_raw[train_idx], names)
         x_imp = np.where(np.isnan(x_raw), impute_mean, x_raw)
         x = ((x_imp - scale_mean) / scale_std).astype(np.float32)

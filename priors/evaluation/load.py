@@ -1,8 +1,8 @@
 """Re-create a finished training run: its config, datamodule, model with the selected weights."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
@@ -13,6 +13,20 @@ from torch.utils.data import TensorDataset
 
 from ..core.batch import parse_batch
 from ..runs.build import WEIGHTS_FILE, build_datamodule, build_model
+from ..runs.fingerprint import data_changes, data_fingerprint
+from ..runs.lock import RunFolderBusy, held_by_other, is_replaced
+from ..runs.result import read_result
+from ..runs.weights import load_weights, read_weights
+
+log = logging.getLogger(__name__)
+
+
+class DataChangedError(RuntimeError):
+    """The data rebuilt from a run's config is not the data the run was trained on."""
+
+
+class IncompleteRunError(RuntimeError):
+    """The run folder holds no complete run (still running, interrupted, failed, unreadable)."""
 
 
 @dataclass
@@ -24,6 +38,8 @@ class LoadedRun:
     result: dict
     datamodule: Any
     model: nn.Module
+    # Why the data differs from the training data (evaluated anyway: allow_data_change=True).
+    data_changes: List[str] = field(default_factory=list)
 
     @property
     def task(self) -> str:
@@ -42,7 +58,10 @@ def run_config(run_dir: str | Path) -> Tuple[DictConfig, dict]:
     result_file = run_dir / "result.json"
     result: dict = {}
     if result_file.is_file():
-        result = json.loads(result_file.read_text())
+        read = read_result(run_dir)
+        if read.status == "unreadable":
+            raise IncompleteRunError("; ".join(read.problems))
+        result = read.result
     if result.get("config"):
         return OmegaConf.create(result["config"]), result
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
@@ -62,7 +81,7 @@ def find_runs(path: str | Path) -> List[Path]:
         raise FileNotFoundError(f"no such run directory: {path}")
     if (path / WEIGHTS_FILE).is_file():
         return [path]
-    runs = sorted({p.parent for p in path.rglob(WEIGHTS_FILE)},
+    runs = sorted({p.parent for p in path.rglob(WEIGHTS_FILE) if not is_replaced(p.parent)},
                   key=lambda p: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in p.parts])
     if not runs:
         raise FileNotFoundError(
@@ -72,25 +91,59 @@ def find_runs(path: str | Path) -> List[Path]:
     return runs
 
 
-def load_run(run_dir: str | Path, threads: Optional[int] = None) -> LoadedRun:
-    """Datamodule and model of ``run_dir`` from its saved config, with ``model.pt`` loaded."""
+def load_run(run_dir: str | Path, threads: Optional[int] = None,
+             allow_data_change: bool = False) -> LoadedRun:
+    """Datamodule and model of ``run_dir`` from its saved config, with ``model.pt`` loaded.
+
+    Checks, each with an error that says what is wrong: the run is complete (not still
+    written by a live process, not interrupted or failed); ``model.pt`` is the file
+    ``result.json`` describes (size, SHA-256), readable, and fits the configured model; the
+    data rebuilt from the config matches the training data's fingerprint
+    (:mod:`priors.runs.fingerprint`): with ``allow_data_change=True`` a mismatch is logged and
+    kept in ``LoadedRun.data_changes`` (the evaluation records it) instead of raising
+    :class:`DataChangedError`.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no such run directory: {run_dir}")
+    holder = held_by_other(run_dir)
+    if holder:
+        raise RunFolderBusy(f"{run_dir} is still being written by {holder}; evaluate it when "
+                            "the run has finished")
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(
             f"{run_dir} has no {WEIGHTS_FILE}: only runs trained by this version of train.py "
             "(which saves the selected weights) can be evaluated; retrain it")
     cfg, result = run_config(run_dir)
+    read = read_result(run_dir)
+    if (run_dir / "result.json").is_file() and read.status != "ok":
+        raise IncompleteRunError(f"{run_dir} holds no finished run (status {read.status}: "
+                                 f"{'; '.join(read.problems) or result.get('error', '')}); its "
+                                 f"{WEIGHTS_FILE} may not be the selected weights")
+    state = read_weights(weights, (result.get("files") or {}).get(WEIGHTS_FILE))
     if threads:
         cfg.threads = int(threads)
     datamodule = build_datamodule(cfg)
+    recorded = (result.get("provenance") or {}).get("data")
+    changes = data_changes(recorded, data_fingerprint(datamodule, cfg)) if recorded else []
+    if not recorded:
+        log.warning("%s: result.json records no data fingerprint (trained before fingerprints)"
+                    "; the data cannot be checked against the training data", run_dir)
+    if changes and not allow_data_change:
+        raise DataChangedError(
+            f"{run_dir}: the data rebuilt from the saved config is not the data the model was "
+            "trained on: " + "; ".join(changes) + ". Evaluating it would score the model on "
+            "other (possibly training) rows; pass allow_data_change=true to evaluate anyway "
+            "(the evaluation records the change)")
+    for reason in changes:
+        log.warning("%s: allow_data_change: %s", run_dir, reason)
     model = build_model(cfg, datamodule)
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    trained = (recorded or {}).get("config")
+    current = OmegaConf.to_container(cfg, resolve=True)
+    load_weights(model, state, weights, trained, current)
     model.eval()
-    return LoadedRun(run_dir, cfg, result, datamodule, model)
+    return LoadedRun(run_dir, cfg, result, datamodule, model, changes)
 
 
 def dataset_tensors(dataset: Any, n: Optional[int] = None, seed: int = 0,

@@ -6,6 +6,7 @@ from typing import Dict, Optional
 
 import pandas as pd
 
+from ..runs.atomic import save_figure
 from .keep_remove import KEEP_REMOVE
 
 Y_LABELS = {"output": "mean target logit", "binary": "AUROC", "multiclass": "accuracy"}
@@ -43,5 +44,5 @@ def plot_curves(curves: pd.DataFrame, scores: pd.DataFrame, out_dir: str | Path,
         ax.legend(fontsize=8, loc="best", title="method (trapezoidal AUC)", title_fontsize=8)
         fig.tight_layout()
         paths[metric] = out_dir / f"{metric}.png"
-        fig.savefig(paths[metric])
+        save_figure(fig, paths[metric])
     return paths

@@ -31,6 +31,10 @@ from tqdm.auto import tqdm
 from ..core.stats import standard_error
 from ..core.tables import markdown_table
 from ..core.targets import predicted_class
+from ..runs import atomic
+from ..runs.atomic import save_figure
+from ..runs.lock import is_replaced
+from ..runs.result import read_result
 from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,
                         route_overrides)
 
@@ -86,7 +90,8 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
              target: str = "pred", cache_dir: Optional[str | Path] = None,
              metric: str = "test/acc", threads: Optional[int] = 1,
              overrides: Sequence[str] = (), retrain: bool = True, rerun: bool = False,
-             config_dir: Optional[str | Path] = None) -> pd.DataFrame:
+             config_dir: Optional[str | Path] = None,
+             allow_data_change: bool = False) -> pd.DataFrame:
     """ROAR/KAR over methods x fractions x modes x seeds for a trained run.
 
     Builds (or reads from the cache) every modified dataset in this process, scores the
@@ -106,6 +111,8 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
         overrides: extra ``train.py`` overrides for every job, e.g. ``trainer.max_epochs=5``
             (merged over the run's trainer via ``roar.set``, see :func:`route_overrides`).
         retrain: ``False`` skips the retraining (no-retrain variant only).
+        allow_data_change: go on when the run's data no longer matches its training
+            fingerprint (see :func:`priors.evaluation.load_run`); refused by default.
     """
     start = time.time()
     run_dir = Path(run_dir).resolve()
@@ -118,7 +125,7 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
     if bad:
         raise ValueError(f"modes must be among {MODES}, got {bad}")
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
-    model, datamodule, _ = load_run(run_dir)
+    model, datamodule, _ = load_run(run_dir, allow_data_change=allow_data_change)
     grid = [(m, mode, f, s) for m in methods for mode in modes for f in fractions for s in seeds]
     rows, jobs = [], []
     for method, mode, fraction, seed in tqdm(grid, desc="ROAR datasets"):
@@ -134,6 +141,8 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
                                   hparams.get(method, {}), target, threads, overrides))
     if retrain:
         todo = [i for i, row in enumerate(rows) if rerun or not _ok(Path(row["job_dir"]))]
+        # A job folder holding an earlier (failed, or rerun) job is moved aside whole.
+        jobs = [[*ov, "overwrite=true"] for ov in jobs]
         cfg_dir = str(config_dir) if config_dir else None
         if n_jobs > 1 and todo:
             from joblib import Parallel, delayed
@@ -142,9 +151,10 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
             for i in tqdm(todo, desc="ROAR retraining"):
                 _retrain(jobs[i], cfg_dir)
         for row in rows:
-            result = json.loads((Path(row["job_dir"]) / "result.json").read_text())
-            row["retrained"] = result.get("metrics", {}).get(metric, np.nan)
-            row["seconds"] = result.get("seconds", np.nan)
+            read = read_result(row["job_dir"])  # a failed job: NaN, never a stale number
+            ok = read.status == "ok"
+            row["retrained"] = read.result["metrics"].get(metric, np.nan) if ok else np.nan
+            row["seconds"] = read.result.get("seconds", np.nan)
     frame = pd.DataFrame(rows)
     write_outputs(frame, out_dir, run_dir, metric)
     log.info("ROAR: %d combinations, %d datasets built, %.1f s", len(frame),
@@ -155,10 +165,10 @@ def run_roar(run_dir: str | Path, methods: Iterable[str] = ("grad",),
 def write_outputs(frame: pd.DataFrame, out_dir: Path, run_dir: Path, metric: str) -> None:
     """``roar.csv``, ``roar_table.csv``, ``roar_table.md`` and ``roar_curve.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_dir / "roar.csv", index=False)
+    atomic.write_csv(frame, out_dir / "roar.csv", index=False)
     table = roar_table(frame)
-    table.to_csv(out_dir / "roar_table.csv", index=False)
-    (out_dir / "roar_table.md").write_text(table_markdown(table))
+    atomic.write_csv(table, out_dir / "roar_table.csv", index=False)
+    atomic.write_text(out_dir / "roar_table.md", table_markdown(table))
     original = load_run_config(run_dir)
     plot_roar(frame, out_dir / "roar_curve.png", original_score=_original_metric(run_dir, metric),
               title=f"{original.model.get('_target_', 'model').split('.')[-1]} on "
@@ -173,7 +183,10 @@ def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
     no-retrain scores use the cached datasets. Outputs go to ``out_dir`` (default ``root``)."""
     rows = []
     for path in sorted(Path(root).rglob("result.json")):
-        result = json.loads(path.read_text())
+        read = read_result(path.parent)
+        if is_replaced(path.parent) or read.status != "ok":
+            continue  # moved aside by overwrite=true, or not finished: no score
+        result = read.result
         data = result.get("config", {}).get("data", {})
         if data.get("_target_", "").split(".")[-1] != "RoarDataModule":
             continue
@@ -203,13 +216,11 @@ def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
 
 
 def _ok(job_dir: Path) -> bool:
-    path = job_dir / "result.json"
-    return path.is_file() and json.loads(path.read_text()).get("status") == "ok"
+    return read_result(job_dir).status == "ok"
 
 
 def _original_metric(run_dir: Path, metric: str) -> Optional[float]:
-    result = json.loads((run_dir / "result.json").read_text())
-    return result.get("metrics", {}).get(metric)
+    return read_result(run_dir).result.get("metrics", {}).get(metric)
 
 
 def roar_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -272,5 +283,5 @@ def plot_roar(frame: pd.DataFrame, path: str | Path, original_score: Optional[fl
     axes[0, -1].legend(fontsize=8, loc="best")
     fig.suptitle(f"ROAR / KAR (Hooker et al. 2019){': ' + title if title else ''}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path

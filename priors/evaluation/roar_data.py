@@ -89,9 +89,11 @@ def route_overrides(overrides: Sequence[str]) -> List[str]:
     return routed
 
 
-def load_run(run_dir: str | Path) -> Tuple[nn.Module, Any, DictConfig]:
-    """``(model, datamodule, cfg)`` of a trained run, weights loaded, model in eval mode."""
-    run = _load_run(run_dir)
+def load_run(run_dir: str | Path, allow_data_change: bool = False
+             ) -> Tuple[nn.Module, Any, DictConfig]:
+    """``(model, datamodule, cfg)`` of a trained run, weights loaded, model in eval mode
+    (its data checked against the training fingerprint, see :func:`priors.evaluation.load_run`)."""
+    run = _load_run(run_dir, allow_data_change=allow_data_change)
     return run.model, run.datamodule, run.config
 
 

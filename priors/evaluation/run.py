@@ -9,6 +9,7 @@ and the axiom checks, and writes ``<run>/evaluation/``: one CSV per metric (``kp
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from pathlib import Path
@@ -21,6 +22,9 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from ..core.targets import Target, attribution_target, check_target_choice
+from ..data.arguments import check_int
+from ..runs import atomic
+from ..runs.evaluation_record import finish_evaluation, start_evaluation
 from .attribute import compute_attributions, method_specs, split_available
 from .functional import evaluate
 from .keep_remove import KEEP_REMOVE, keep_remove
@@ -73,6 +77,27 @@ def _target(run: LoadedRun, x: Tensor, y: Tensor, target: str, batch_size: int) 
     return attribution_target(outputs, y, target)
 
 
+def _check_options(methods: Any, n_examples: Any, batch_size: Any) -> None:
+    """Evaluation options that would end in a meaningless number or a raw error, named."""
+    if not methods:
+        raise ValueError("method is empty: give at least one attribution method, e.g. "
+                         "method=[grad] (python evaluate.py) or methods=['grad']")
+    if n_examples is not None:
+        check_int("n_examples", n_examples, 2)  # one example has no AUROC, 0 nothing at all
+    check_int("batch_size", batch_size, 1)
+
+
+def _check_scorable(run: LoadedRun, y: Tensor, metrics: Mapping[str, Any], split: str) -> None:
+    """KAM/RAM score binary tasks by AUROC: undefined for one class (it read as 0.0, a
+    "perfect" lower-is-better RAM)."""
+    if run.task == "binary" and any(m in ("kam", "ram") for m in metrics):
+        classes = torch.unique(y.long()).numel()
+        if classes < 2:
+            raise ValueError(f"the {len(y)} evaluated {split} examples hold a single class: "
+                             "AUROC (KAM/RAM) is undefined; evaluate more examples "
+                             "(n_examples) or drop kam/ram")
+
+
 class _Clock:
     """Wall time of each step, for ``timing.csv``."""
 
@@ -93,7 +118,8 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
                  n_examples: Optional[int] = None, target: str = "pred",
                  fractions: Any = None, batch_size: int = 256, max_elements: int = 2 ** 24,
                  blur_sigma: float = 4.0, seed: int = 0, threads: Optional[int] = None,
-                 progress: bool = True, plots: bool = True) -> Dict[str, Any]:
+                 progress: bool = True, plots: bool = True,
+                 allow_data_change: bool = False) -> Dict[str, Any]:
     """Evaluate the run in ``run_dir`` and write ``<run_dir>/evaluation`` (or ``out_dir``).
 
     Args:
@@ -111,16 +137,32 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
         fractions: the keep/remove grid: a list, or ``{start, stop, num}`` of a geometric one.
         batch_size: examples per attribution call; ``max_elements``: masked values held at once.
         blur_sigma: Gaussian blur (pixels) of the image fill; tabular data take the training mean.
+        allow_data_change: evaluate even when the data rebuilt from the run's config differs
+            from the training data's fingerprint (refused by default); ``evaluation.json``
+            and ``summary.md`` record the reasons.
+
+    Every file is written atomically; ``evaluation.json`` says ``running`` from the start and
+    ``ok`` (with the evaluated model's SHA-256) only after the last file, so readers can tell
+    a finished evaluation of the current model from an interrupted or stale one.
 
     Returns a dict of the DataFrames (``scores``, ``curves``, axiom names, ``timing``) and
     ``out_dir``.
     """
+    _check_options(methods, n_examples, batch_size)
     clock = _Clock()
     start = time.perf_counter()
-    run = load_run(run_dir, threads)
+    run = load_run(run_dir, threads, allow_data_change=allow_data_change)
     out = Path(out_dir) if out_dir else run.run_dir / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
+    record = start_evaluation(out, run.result)
+    written = []
+
+    def write_csv(frame: pd.DataFrame, name: str) -> None:
+        atomic.write_csv(frame, out / name, index=False)
+        written.append(name)
+
     x, y = dataset_tensors(split_dataset(run.datamodule, split), n_examples, seed)
+    _check_scorable(run, y, metric_options(metrics), split)
     train_x, _ = dataset_tensors(run.datamodule.train_dataset, None, seed)
     clock.add("load run and data", time.perf_counter() - start)
     torch.manual_seed(seed)
@@ -156,16 +198,17 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
             c, s = keep_remove(run.model, x, y, attrs, fill, [name], grid, tgt, run.task,
                                run.num_classes, max_elements=max_elements, progress=progress)
             clock.add(f"keep/remove {name}", time.perf_counter() - t0)
-            c.drop(columns="metric").to_csv(out / f"{name}.csv", index=False)
+            write_csv(c.drop(columns="metric"), f"{name}.csv")
             curves.append(c)
             scores.append(s)
         results["curves"], results["scores"] = pd.concat(curves), pd.concat(scores)
-        results["scores"].to_csv(out / "scores.csv", index=False)
+        write_csv(results["scores"], "scores.csv")
         if plots:
             t0 = time.perf_counter()
             title = f"{run.run_dir.name}: {type(run.model).__name__}, {len(x)} {split} examples"
             results["plots"] = plot_curves(results["curves"], results["scores"], out, run.task,
                                            title)
+            written += [p.name for p in results["plots"].values()]
             clock.add("plots", time.perf_counter() - t0)
     others = {m: {k: v for k, v in options[m].items() if k != "n_examples"} for m in options
               if kinds.get(m) in ("example", "dataset") and m not in KEEP_REMOVE}
@@ -187,7 +230,7 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
                                        batch_size=batch_size, max_elements=max_elements,
                                        seed=seed))
         results["metrics"] = pd.concat(frames, ignore_index=True)
-        results["metrics"].to_csv(out / "metrics.csv", index=False)
+        write_csv(results["metrics"], "metrics.csv")
         clock.add("metrics " + ", ".join(others), time.perf_counter() - t0)
     results["axioms"] = {}
     for name in (m for m in options if kinds.get(m) == "check"):
@@ -206,21 +249,31 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
         except ValueError as err:  # e.g. no MLP hidden layer to split: not applicable
             frame = pd.DataFrame([{"not_applicable": str(err)}])
         clock.add(f"axiom {name}", time.perf_counter() - t0)
-        frame.to_csv(out / f"{name}.csv", index=False)
+        write_csv(frame, f"{name}.csv")
         results["axioms"][name] = frame
     # Run-level evaluations that retrain or randomize the model (ROAR/KAR, sanity checks):
     # Hydra partials called with the run and their own output folder.
     for name, opts in options.items():
         if "_target_" not in opts and kinds.get(name) == "run":
             t0 = time.perf_counter()
-            results[name] = get_metric(name).fn(run.run_dir, out_dir=out / name, **opts)
+            job = get_metric(name).fn
+            extra = ({"allow_data_change": allow_data_change}
+                     if "allow_data_change" in inspect.signature(job).parameters else {})
+            results[name] = job(run.run_dir, out_dir=out / name, **extra, **opts)
+            written.append(name)
             clock.add(name, time.perf_counter() - t0)
         if "_target_" in opts:
             t0 = time.perf_counter()
-            results[name] = instantiate(opts)(run.run_dir, out_dir=out / name)
+            job = instantiate(opts)
+            extra = ({"allow_data_change": allow_data_change}
+                     if "allow_data_change" in inspect.signature(job).parameters else {})
+            results[name] = job(run.run_dir, out_dir=out / name, **extra)
+            written.append(name)
             clock.add(name, time.perf_counter() - t0)
     clock.add("total", time.perf_counter() - start)
     results["timing"] = clock.frame()
-    results["timing"].to_csv(out / "timing.csv", index=False)
+    write_csv(results["timing"], "timing.csv")
     write_summary(out / "summary.md", run, results, split=split, n_examples=len(x))
+    finish_evaluation(out, record, written + ["summary.md"], run.data_changes,
+                      {"split": split, "n_examples": len(x), "target": target, "seed": seed})
     return results

@@ -17,7 +17,6 @@ Methods are registered names or callables ``fn(model, x, target) -> maps``.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -31,6 +30,8 @@ from tqdm.auto import tqdm
 from ..core.stats import standard_error
 from ..attributions import get_method
 from ..core.targets import attribution_target
+from ..runs import atomic
+from ..runs.result import read_result
 from .randomize import RANDOMIZATIONS, parameter_layers, randomized_models
 from .similarity import METRICS, similarities
 
@@ -142,13 +143,12 @@ def data_randomization(run_dir: str | Path, model: nn.Module, methods: Sequence[
 
     run_dir = Path(run_dir).resolve()
     job = Path(out_dir) if out_dir else run_dir / "sanity" / f"random_labels_s{seed}"
-    result = job / "result.json"
-    if not (result.is_file() and json.loads(result.read_text()).get("status") == "ok"):
+    if read_result(job).status != "ok":  # an earlier failed job is moved aside (overwrite)
         run(compose_train_config(["experiment=random_labels", f"roar.run={run_dir}",
-                                  f"seed={seed}", f"paths.output_dir={job}",
+                                  f"seed={seed}", f"paths.output_dir={job}", "overwrite=true",
                                   *route_overrides(overrides)]))
     random_model, _, _ = load_run(job)
-    acc = json.loads(result.read_text())["metrics"].get("test/acc", float("nan"))
+    acc = read_result(job).result["metrics"].get("test/acc", float("nan"))
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     rows, maps = [], {}
     for m in methods:
@@ -206,5 +206,5 @@ def run_sanity(run_dir: str | Path, methods: Sequence[Method] = ("grad", "smooth
                       title=f"data randomization (test acc. of the permuted-label model {acc:.2f})",
                       columns="trained on true labels, on permuted labels")
     result = pd.concat(frames, ignore_index=True)
-    result.to_csv(out / "sanity.csv", index=False)
+    atomic.write_csv(result, out / "sanity.csv", index=False)
     return result

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
 from torch import Tensor
 
+from ..runs.atomic import save_figure
 from .similarity import normalize_maps
 
 TAB10 = matplotlib.colormaps["tab10"]
@@ -50,7 +51,7 @@ def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "",
     axes[0, 0].legend(fontsize=8, loc="lower left", framealpha=0.9)
     fig.suptitle(f"Sanity checks (Adebayo et al. 2018){': ' + title if title else ''}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -97,5 +98,5 @@ def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, pat
                          f"important); columns: {columns}", width=int(width * 14))
     fig.suptitle(f"{title or 'attribution maps'}\n{note}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     return path

@@ -7,6 +7,7 @@ from typing import Any, Dict
 import pandas as pd
 
 from ..core.tables import markdown_table
+from ..runs.atomic import write_text
 from .keep_remove import KEEP_REMOVE
 
 AXIOM_TITLES = {
@@ -64,6 +65,8 @@ def write_summary(path: str | Path, run, results: Dict[str, Any], split: str,
              "- run metrics: " + (", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())
                                             if k.startswith(("test/", "val/auroc_best")))
                                   or "none recorded")]
+    for reason in getattr(run, "data_changes", []):  # allow_data_change=true
+        lines.append(f"- **data changed since training** (allow_data_change): {reason}")
     for label, why in results.get("skipped", {}).items():
         lines.append(f"- method `{label}` skipped: {why}")
     if "scores" in results:
@@ -78,5 +81,5 @@ def write_summary(path: str | Path, run, results: Dict[str, Any], split: str,
         lines += ["", f"## {AXIOM_TITLES.get(name, name)}", "", markdown_table(_readable(frame))]
     if "timing" in results:
         lines += ["", "## Wall time (seconds)", "", markdown_table(results["timing"])]
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path

@@ -14,6 +14,9 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ..attributions import get_method
+from ..runs.evaluation_record import evaluation_problem
+from ..runs.lock import is_replaced
+from ..runs.result import read_result
 from ..training.prior import Prior
 from .table import BASELINE, EVAL_PREFIX
 
@@ -31,7 +34,9 @@ def find_jobs(dirs: Iterable[str | Path]) -> List[Path]:
     for d in map(Path, dirs):
         if not d.is_dir():
             raise FileNotFoundError(f"no such multirun directory: {d}")
-        found = sorted({p.parent for p in d.rglob(".hydra") if p.is_dir()})
+        # Folders moved aside by overwrite=true are no part of the sweep.
+        found = sorted({p.parent for p in d.rglob(".hydra")
+                        if p.is_dir() and not is_replaced(p.parent)})
         if not found:
             raise FileNotFoundError(f"{d} holds no Hydra job directories (none has .hydra/)")
         jobs += found
@@ -49,18 +54,45 @@ def _flatten(cfg: dict, prefix: str = "") -> Dict[str, object]:
     return flat
 
 
+def _read_scores(job: Path, result: dict, notes: List[str]) -> Dict[str, float]:
+    """``eval/<metric>/<method>`` areas of ``<job>/evaluation/scores.csv``, only when the
+    evaluation finished and scored the job's current model (``evaluation.json``); a damaged
+    file or a non-numeric area is noted and left out, never read as a number."""
+    scores = job / "evaluation" / "scores.csv"
+    if not scores.is_file():
+        return {}
+    problem = evaluation_problem(job / "evaluation", result)
+    if problem:
+        notes.append(f"evaluation ignored: {problem}")
+        return {}
+    try:
+        frame = pd.read_csv(scores)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        notes.append(f"evaluation/scores.csv unreadable ({type(err).__name__}: {err})")
+        return {}
+    if not {"metric", "method", "auc"} <= set(frame.columns):
+        notes.append("evaluation/scores.csv lacks the columns metric, method, auc")
+        return {}
+    out = {}
+    for row in frame.itertuples():
+        value = pd.to_numeric(pd.Series([row.auc]), errors="coerce").iloc[0]
+        if pd.isna(value):
+            notes.append(f"evaluation/scores.csv: {row.metric}/{row.method} area {row.auc!r} "
+                         "is not a number (a cut line?); left out")
+            continue
+        out[f"{EVAL_PREFIX}{row.metric}/{row.method}"] = float(value)
+    return out
+
+
 def _read_job(job: Path) -> dict:
-    result_file = job / "result.json"
-    result: dict = {}
-    if result_file.is_file():
-        try:
-            result = json.loads(result_file.read_text())
-        except json.JSONDecodeError as err:
-            result = {"status": "failed", "error": f"unreadable result.json: {err}"}
-    status = result.get("status", "unfinished")
+    read = read_result(job)
+    result, status = read.result, read.status
+    notes = [p for p in read.problems if not p.startswith("no result.json")]
     if status == "running":
         status = "unfinished"
     config = result.get("config")
+    if not isinstance(config, dict):
+        config = None
     if config is None and (job / ".hydra" / "config.yaml").is_file():
         config = _load_config(job)
     overrides = []
@@ -68,13 +100,12 @@ def _read_job(job: Path) -> dict:
         overrides = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "overrides.yaml"))
     error = str(result.get("error") or "").strip().splitlines()
     metrics = dict(result.get("metrics") or {})
-    scores = job / "evaluation" / "scores.csv"
-    if scores.is_file():  # written by evaluate.py: one area per keep/remove metric and method
-        for row in pd.read_csv(scores).itertuples():
-            metrics[f"{EVAL_PREFIX}{row.metric}/{row.method}"] = float(row.auc)
+    metrics.update(_read_scores(job, result, notes))
+    last = error[-1] if error else ""
     return {"job": str(job), "status": status, "config": config or {},
             "overrides": " ".join(map(str, overrides)), "metrics": metrics,
-            "seconds": result.get("seconds", np.nan), "error": error[-1] if error else ""}
+            "seconds": result.get("seconds", np.nan),
+            "error": "; ".join([last, *notes]) if last else "; ".join(notes)}
 
 
 def _load_config(job: Path) -> dict:
@@ -122,7 +153,8 @@ def _model_label(model: dict) -> str:
 def collect(dirs: Iterable[str | Path]) -> pd.DataFrame:
     """One row per job: status, setting columns, ``seed``, every metric, seconds, error."""
     rows = []
-    for info in map(_read_job, find_jobs(dirs)):
+    found = find_jobs(dirs)
+    for info in [*map(_read_job, found), *not_started(dirs, found)]:
         cfg = info["config"]
         prior = cfg.get("prior") or {}
         method = _method_label(prior)
@@ -136,7 +168,10 @@ def collect(dirs: Iterable[str | Path]) -> pd.DataFrame:
         row.update(info["metrics"])
         rows.append(row)
     jobs = pd.DataFrame(rows)
-    jobs["variant"] = _variants(jobs)
+    started = jobs["status"] != "not started"  # no config: would make every key "vary"
+    jobs["variant"] = "-"
+    if started.any():
+        jobs.loc[started, "variant"] = _variants(jobs[started])
     return jobs
 
 
@@ -148,3 +183,26 @@ def _variants(jobs: pd.DataFrame) -> pd.Series:
     if not varying:
         return pd.Series("-", index=jobs.index)
     return jobs[varying].apply(lambda r: ", ".join(f"{k[4:]}={r[k]}" for k in varying), axis=1)
+
+
+def not_started(dirs: Iterable[str | Path], jobs: Iterable[str]) -> List[dict]:
+    """Rows (status ``not started``) for the jobs a sweep planned (``planned_jobs.json``,
+    written when the sweep began) that have no folder with a ``.hydra/`` of their own."""
+    seen = {str(Path(j)) for j in jobs}
+    rows = []
+    for d in map(Path, dirs):
+        for plan_file in sorted(d.rglob("planned_jobs.json")):
+            try:
+                plan = json.loads(plan_file.read_text())
+            except (OSError, ValueError):
+                continue
+            if plan.get("subdir") != "${hydra.job.num}":
+                continue  # job folders named otherwise: cannot be matched to the plan
+            for job in plan.get("jobs", []):
+                folder = plan_file.parent / str(job["num"])
+                if str(folder) not in seen and not (folder / ".hydra").is_dir():
+                    rows.append({"job": str(folder), "status": "not started", "config": {},
+                                 "overrides": " ".join(map(str, job["overrides"])),
+                                 "metrics": {}, "seconds": np.nan,
+                                 "error": "planned by the sweep, never started"})
+    return rows

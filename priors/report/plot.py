@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
 
+from ..runs.atomic import save_figure
 from .table import BASELINE, _sort_key
 
 # Up to this many distinct weights the axis is categorical (evenly spaced weights, methods side
@@ -21,7 +22,7 @@ def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc"
     line with its SE band. With few distinct weights the axis lists them evenly spaced and the
     methods stand side by side at each; with more it is logarithmic."""
     path = Path(path)
-    table_figure(table, metric).savefig(path, dpi=120)
+    save_figure(table_figure(table, metric), path, dpi=120)
     return path
 
 

@@ -17,6 +17,8 @@ from scipy import stats
 from ..core.stats import standard_error
 
 BASELINE = "none"
+# Job states counted as "unfinished": killed or stopped runs, and planned jobs never started.
+UNFINISHED = ("unfinished", "interrupted", "not started", "unreadable")
 # Evaluation areas (evaluate.py's evaluation/scores.csv) become columns eval/<metric>/<method>.
 EVAL_PREFIX = "eval/"
 # Per-setting means (and standard errors) of these metrics are added when present.
@@ -36,14 +38,18 @@ def summarize(jobs: pd.DataFrame, metric: str = "test/auroc",
             raise KeyError(f"metric {name!r} is in no result.json; metrics: "
                            f"{sorted(c for c in jobs.columns if '/' in c and ':' not in c)}")
     keys = ["variant", "model", "method", "penalty", "weight"]
+    # Jobs that never started have no config: counted in the report's text, not in a row.
+    jobs = jobs[jobs["status"] != "not started"]
     ok = jobs[jobs["status"] == "ok"]
     rows = []
     for key, everything in jobs.groupby(keys, dropna=False):
         variant, model, method = key[:3]
         group = everything[everything["status"] == "ok"]
         status = everything["status"].value_counts()
-        row = dict(zip(keys, key), n=len(group), failed=int(status.get("failed", 0)),
-                   unfinished=int(status.get("unfinished", 0)),
+        # n: the values behind the mean (a NaN metric of an ok job is not one of them).
+        row = dict(zip(keys, key), n=int(_col(group, metric).notna().sum()),
+                   failed=int(status.get("failed", 0)),
+                   unfinished=int(sum(status.get(s, 0) for s in UNFINISHED)),
                    **{select: _col(group, select).mean(), metric: _col(group, metric).mean(),
                       f"{metric} se": standard_error(_col(group, metric)), "seconds": group["seconds"].mean()})
         row.update(_paired(group, ok, variant, model, method, metric))

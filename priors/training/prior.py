@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from ..attributions.expected_gradients import References
 from ..attributions.custom import as_method
 from ..attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
-from ..core.checks import (check_finite, check_float_inputs, check_integer, check_not_empty,
+from ..core.checks import (check_finite, check_float_inputs, check_input_dtype,
+                           check_integer, check_not_empty,
                            check_weight, leaf_or_graph_input)
 from ..core.norm_stats import frozen_running_stats
 from ..core.targets import attribution_target, check_target_choice
@@ -89,6 +90,7 @@ class Prior:
         self.penalty_name = penalty if isinstance(penalty, str) else getattr(penalty, "__name__", "custom")
         self.penalty_fn = _with_options(get_penalty(penalty), dict(penalty_options or {}),
                                         self.penalty_name)
+        _check_penalty_arity(self.penalty_fn, self.penalty_name)
         self.penalty_options = dict(penalty_options or {})
         weight = check_weight(weight)
         self.warmup_steps = check_integer(warmup_steps, "warmup_steps", minimum=0)
@@ -180,6 +182,7 @@ class Prior:
         applies the weight warm-up."""
         outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
         if isinstance(model, nn.Module):
+            check_input_dtype(model, inputs)
             self.verify(model, inputs)
         with frozen_running_stats(model):
             attr = self.spec(model, inputs, self.attribution_target(outputs, y),
@@ -199,6 +202,8 @@ class Prior:
         step: Optional[int] = None,
     ) -> PriorOutput:
         """Model outputs, attributions and penalty; one forward pass for shared-forward methods."""
+        if isinstance(model, nn.Module):  # before the forward, whose error is a raw one
+            check_input_dtype(model, x)
         xin = self.forward_inputs(x)
         return self.penalize(model, xin, model(xin), y, mask, references, create_graph, step)
 
@@ -212,6 +217,19 @@ def check_inputs(x: Tensor, name: str = "inputs") -> None:
     check_finite(x, name)
     check_not_empty(x, name)
     check_float_inputs(x, name)
+
+
+def _check_penalty_arity(fn: Penalty, name: str) -> None:
+    """A penalty is called as ``fn(attributions, mask)``; say so at construction instead of
+    Python's arity error at the first training step."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        raise TypeError(f"penalty {name!r} must accept (attributions, mask) -> scalar; its "
+                        f"signature is {inspect.signature(fn)} (add a mask=None argument)"
+                        ) from None
+    except ValueError:  # no signature (some builtins): nothing to check
+        pass
 
 
 def _with_options(fn: Penalty, options: Dict[str, Any], name: str) -> Penalty:
