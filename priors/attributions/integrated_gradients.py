@@ -91,9 +91,11 @@ def integrated_gradients(
             see :func:`priors.attributions.baselines.make_baseline`.
         n_steps: number of quadrature nodes.
         rule: the quadrature rule, one of ``riemann_left``, ``riemann_right``,
-            ``riemann_middle``, ``riemann_trapezoid``, ``gausslegendre`` (the nodes and weights
-            of Captum's rules of the same names, which Captum calls ``method``; here ``method``
-            names the attribution method).
+            ``riemann_middle``, ``riemann_trapezoid``, ``gausslegendre`` (Captum calls this
+            ``method``; here ``method`` names the attribution method). Nodes and weights equal
+            Captum's for the left, right, middle and Gauss-Legendre rules; for the trapezoid rule
+            the nodes are Captum's but the weights differ: ours are the trapezoid rule's (summing
+            to 1), Captum's are ``1/n`` with halved end weights, summing to ``(n - 1) / n``.
         internal_batch_size: at most this many interpolated examples per forward/backward,
             bounding memory; ``None`` evaluates all ``n_steps * B`` points at once.
         create_graph: keep the graph for a penalty on the attributions (double backward).

@@ -192,8 +192,12 @@ def resolve_method(name: str) -> str:
     return key
 
 
-def get_method(name: str) -> AttributionMethod:
-    """The registered :class:`AttributionMethod` for a name or alias."""
+def get_method(name: Any) -> AttributionMethod:
+    """The registered :class:`AttributionMethod` for a name or alias; a callable or a Captum
+    attribution object is wrapped (:func:`priors.attributions.custom.as_method`)."""
+    if not isinstance(name, str):
+        from .custom import as_method  # custom imports this module
+        return as_method(name)
     return _REGISTRY[resolve_method(name)]
 
 

@@ -14,6 +14,7 @@ from torch.utils.data import default_collate
 from ..attributions import get_method
 from ..core.batch import BatchFn, parse_batch, resolve_callable
 from ..core.targets import attribution_target, check_target_choice, predicted_class
+from ..core.outputs import select_logits
 from ..penalties.gini import gini
 from ..lightning.references import training_references
 from .attribution_plots import feature_bars, image_grid
@@ -134,7 +135,7 @@ class AttributionMaps(pl.Callback):
         try:
             with torch.enable_grad(), torch.inference_mode(False):
                 with torch.no_grad():
-                    out = model(x)
+                    out = select_logits(model(x))
                 pred = predicted_class(out)
                 target = attribution_target(out, y, self.target, spec.uses_target)
                 attr = spec(model, x.clone(), target, references=references, **hparams)

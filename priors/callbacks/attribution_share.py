@@ -10,6 +10,7 @@ from torch import Tensor
 from ..attributions import get_method
 from ..core.targets import attribution_target
 from ..lightning.references import training_references
+from ..core.outputs import select_logits
 
 
 class AttributionShare(pl.Callback):
@@ -65,7 +66,7 @@ class AttributionShare(pl.Callback):
 
     def _attribute(self, model, x: Tensor, references) -> Tensor:
         with torch.no_grad():
-            out = model(x)
+            out = select_logits(model(x))
         target = attribution_target(out, choice="pred")  # several classes: the predicted one
         return self.spec(model, x, target, references=references, **self.hparams)
 

@@ -12,6 +12,8 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
+from .outputs import select_logits
+
 Target = Union[None, int, Tensor]
 TARGET_CHOICES = ("pred", "label")
 
@@ -74,8 +76,10 @@ def select_output(outputs: Tensor, target: Target) -> Tensor:
 
     ``outputs`` is ``(B,)`` or ``(B, 1)`` for single-output models (``target`` must be ``None``
     or ``0``) and ``(B, C)`` for multi-class models (``target`` is an ``int`` or a ``LongTensor``
-    of shape ``(B,)`` holding class indices).
+    of shape ``(B,)`` holding class indices). A tuple, dict or ``ModelOutput`` is first reduced
+    to its logits (:func:`priors.core.outputs.select_logits`, default rule).
     """
+    outputs = select_logits(outputs)
     if outputs.dim() == 1:  # one output per example
         outputs = outputs.unsqueeze(1)
     if outputs.dim() != 2:

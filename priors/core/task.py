@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .checks import check_labels
 from .targets import is_single_output
+from .outputs import select_logits
 
 TASKS = ("binary", "multiclass")
 
@@ -16,6 +17,7 @@ def task_loss(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] 
               check: bool = True) -> Tensor:
     """Binary: BCE with logits on a single logit; multi-class: cross-entropy. Labels are checked
     first (``check``): binary ones in {0, 1}, class ones integral and in range, none NaN."""
+    outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
     if check:
         check_labels(y, task, num_classes)
     if task == "binary":

@@ -37,7 +37,7 @@ def _baseline(x: Tensor, baseline: Optional[Tensor]) -> Tensor:
 
 @torch.no_grad()
 def _selected(model, x: Tensor, target: Target) -> Tensor:
-    return select_output(model(x), target).float()
+    return select_output(model(x), target).double()  # float32 would round outputs ~1e4 to 1e-3
 
 
 def _reference_mean_output(model, references: Any, target: Target, batch: int) -> Tensor:
@@ -49,9 +49,9 @@ def _reference_mean_output(model, references: Any, target: Target, batch: int) -
         # Per-example targets: the mean of each target's output over all references.
         out = out.reshape(len(refs), -1)
         if is_single_output(out):
-            return out.float().mean().expand(batch)
-        return out.float().mean(0)[target]
-    return select_output(out, target).float().mean().expand(batch)
+            return out.double().mean().expand(batch)
+        return out.double().mean(0)[target]
+    return select_output(out, target).double().mean().expand(batch)
 
 
 def completeness(model, x: Tensor, methods: Mapping[str, Any] | list, target: Target = None,
@@ -79,7 +79,7 @@ def completeness(model, x: Tensor, methods: Mapping[str, Any] | list, target: Ta
         else:
             ref_out, kind = _selected(model, torch.zeros_like(x), target), "zero"
         delta = fx - ref_out
-        error = (attrs[label].flatten(1).sum(1).float() - delta).abs()
+        error = (attrs[label].flatten(1).double().sum(1) - delta).abs()
         scale = float(delta.abs().mean())
         rel = float(error.mean()) / scale if scale > 0 else float("nan")
         rows.append({"method": label, "baseline": kind, "examples": len(x),

@@ -81,7 +81,10 @@ def feature_scores(attr: Tensor, mode: str = "absolute", pixel_level: Optional[b
         pixel_level = is_image_batch(attr)
     if pixel_level:
         attr = pixel_attribution(attr)
-    scores = attr.flatten(1).float()
+    # float64 stays float64 (a float32 cast ties 1 + 1e-9 with 1); half precision is widened.
+    scores = attr.flatten(1)
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.float()
     if mode == "negative":
         return -scores
     if mode == "absolute":

@@ -9,11 +9,13 @@ from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
 from torch import Tensor, nn
 
 from ..attributions.expected_gradients import References
+from ..attributions.custom import as_method
 from ..attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
 from ..core.checks import (check_finite, check_float_inputs, check_integer, check_not_empty,
                            check_weight, leaf_or_graph_input)
 from ..core.norm_stats import frozen_running_stats
 from ..core.targets import attribution_target, check_target_choice
+from ..core.outputs import select_logits
 from ..penalties import Penalty, get_penalty
 from .xdnn import Trusted, assert_homogeneous
 
@@ -70,10 +72,13 @@ class Prior:
         trusted_layers: Trusted = (),
         penalty_options: Optional[Mapping[str, Any]] = None,
         warmup_steps: int = 0,
+        name: Optional[str] = None,
         **hparams: Any,
     ):
         try:
-            self.spec: AttributionMethod = get_method(method)
+            # A callable or Captum object is listed under ``name`` (default: its own name).
+            self.spec: AttributionMethod = (get_method(method) if isinstance(method, str)
+                                            else as_method(method, name))
         except ValueError as err:
             raise ValueError(f"unknown attribution prior method {method!r}: {err}") from None
         self.method = self.spec.name
@@ -173,6 +178,7 @@ class Prior:
         The method's own forwards (EG's interpolated points, IG's path, SmoothGrad's noisy
         copies) leave BatchNorm running statistics untouched. ``step`` (the training step)
         applies the weight warm-up."""
+        outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
         if isinstance(model, nn.Module):
             self.verify(model, inputs)
         with frozen_running_stats(model):

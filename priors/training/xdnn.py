@@ -9,6 +9,8 @@ convolutional layers carry no bias (and no BatchNorm) are. For such networks
 from __future__ import annotations
 
 import copy
+import warnings
+import importlib
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple, Union
 
@@ -146,6 +148,8 @@ def assert_structurally_homogeneous(model: nn.Module, purpose: str = "X-Gradient
 def to_xdnn(model: nn.Module, inplace: bool = False, trusted: Trusted = ()) -> nn.Module:
     """Return a copy of ``model`` with the bias of every Linear/Conv layer removed.
 
+    Works on torchvision's ``alexnet`` and ``vgg16`` (no BatchNorm) as they come; a
+    ``UserWarning`` notes that the biases are gone and the accuracy changes until fine-tuned.
     Refuses, naming the layer, models with parts that removing biases cannot fix
     (normalization layers, non-homogeneous activations, bias-carrying custom layers, leaf
     layers outside the allow-list that ``trusted`` does not vouch for).
@@ -158,9 +162,17 @@ def to_xdnn(model: nn.Module, inplace: bool = False, trusted: Trusted = ()) -> n
             "Linear/Conv layers is not enough; replace these parts."
         )
     xmodel = model if inplace else copy.deepcopy(model)
+    removed = 0
     for module in xmodel.modules():
         if isinstance(module, _LINEAR) and module.bias is not None:
             module.bias = None
+            removed += 1
+    if removed:
+        # A trained network (e.g. torchvision's AlexNet / VGG-16) computes another function
+        # without its biases: say so, since the accuracy only comes back with fine-tuning.
+        warnings.warn(f"to_xdnn: {removed} biases dropped: the X-DNN computes a different "
+                      "function than the original, and its accuracy changes until it is "
+                      "fine-tuned", UserWarning, stacklevel=2)
     return xmodel
 
 
