@@ -31,7 +31,7 @@ from priors.models import ViT  # noqa: E402
 
 # Forward-equivalents of each method's work (the counts; see the module docstring).
 WORK = {"raw_attention": "1 (fwd)", "rollout": "1 (fwd) + 12 NxN products",
-        "attention_gradcam": "3 (fwd + bwd)", "gradient_weighted_attention": "3 (fwd + bwd)",
+        "attention_gradcam": "1 (fwd) + bwd of the head and last block", "gradient_weighted_attention": "3 (fwd + bwd)",
         "partial_lrp": "1 (fwd) + LRP of the head and 1 block",
         "transformer_attribution": "~7 (fwd + bwd + LRP)", "full_lrp": "~5 (fwd + LRP)"}
 TARGETS = {"transformer_attribution": 7.0, "gradient_weighted_attention": 3.0, "rollout": 1.5}
