@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_labels
+from .targets import is_single_output
 from .outputs import select_logits
 
 TASKS = ("binary", "multiclass")
@@ -20,8 +21,8 @@ def task_loss(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] 
     if check:
         check_labels(y, task, num_classes)
     if task == "binary":
-        if outputs.dim() == 2 and outputs.shape[1] == 1:
-            outputs = outputs[:, 0]
+        if is_single_output(outputs):
+            outputs = outputs.reshape(-1)
         if outputs.shape != y.shape:
             raise ValueError(
                 f"binary task: model outputs {tuple(outputs.shape)} and labels {tuple(y.shape)} "

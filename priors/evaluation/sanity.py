@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..core.stats import standard_error
 from ..attributions import get_method
+from ..core.targets import attribution_target
 from .randomize import RANDOMIZATIONS, parameter_layers, randomized_models
 from .similarity import METRICS, similarities
 
@@ -182,13 +183,8 @@ def run_sanity(run_dir: str | Path, methods: Sequence[Method] = ("grad", "smooth
     x, y = split_tensors(datamodule, "test")[:2]
     x, y = x[:n_examples], y[:n_examples]
     references = split_tensors(datamodule, "train")[0]
-    tgt = None
-    if target == "label" and not y.is_floating_point():
-        tgt = y
-    elif target == "pred":
-        with torch.no_grad():
-            out_ = model(x)
-        tgt = out_.argmax(1) if out_.dim() == 2 and out_.shape[1] > 1 else None
+    with torch.no_grad():
+        tgt = attribution_target(model(x), y, target)
     frame, maps = model_randomization(model, methods, x, tgt, modes, metrics, seed, hparams,
                                       references)
     frames = [frame]

@@ -14,7 +14,7 @@ from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, Multiclass
 from ..attributions import ReferenceSampler
 from ..core.batch import parse_batch
 from ..core.checks import (check_input_size, check_labels, explain_inplace,
-                     nonfinite_message)
+                           nonfinite_message)
 from ..training.prior import Prior, check_inputs
 from .references import auto_references
 from .resume_state import ExactResume

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
 
-matplotlib.use("Agg")  # files only; no display needed on clusters or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .table import BASELINE, _sort_key  # noqa: E402
+from .table import BASELINE, _sort_key
 
 
 def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc") -> Path:
@@ -19,7 +16,8 @@ def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc"
     swept at a single weight (e.g. an EG k-sweep) appear as single points."""
     path = Path(path)
     panels = list(table.groupby("variant", dropna=False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(panels), 4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (variant, group) in zip(axes[0], panels):
         base = group[group["method"] == BASELINE]
         for _, row in base.iterrows():
@@ -45,5 +43,4 @@ def plot_table(table: pd.DataFrame, path: str | Path, metric: str = "test/auroc"
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

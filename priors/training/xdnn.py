@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from ..core.dotted import import_dotted
 from ..core.norm_stats import frozen_running_stats
 
 _LINEAR = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -58,12 +59,7 @@ def _trusted_types(trusted: Trusted) -> Tuple[type, ...]:
     out = []
     for t in trusted or ():
         if isinstance(t, str):
-            module_name, _, attr = t.rpartition(".")
-            try:
-                t = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError, ValueError) as err:
-                raise ValueError(f"trusted layer {t!r} is not an importable "
-                                 f"'package.module.Class' path: {err}") from None
+            t = import_dotted(t, f"trusted layer {t!r}")
         if not isinstance(t, type) or not issubclass(t, nn.Module):
             raise TypeError(f"trusted layers must be nn.Module subclasses, got {t!r}")
         out.append(t)
