@@ -14,13 +14,17 @@ one per ``capture.record(i)`` index (one per transformer block), plus ``capture.
 the tensors outside the blocks. Nothing here knows about vision: the text-model adapters can
 tap a BERT layer the same way.
 
-Example::
+For example, the output of a block's first layer, recorded during one forward:
 
-    with Capture() as cap:
-        for i, block in enumerate(model.blocks):
-            cap.tap(block.norm1, "n1", record=i)
-        logits = model(x)
-    cap.records[0]["n1"]  # the first block's norm1 output
+>>> import torch
+>>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
+>>> with Capture() as cap:
+...     cap.tap(model[0], "z", record=0)
+...     _ = model(torch.ones(2, 3))
+>>> cap.records[0]["z"].shape
+torch.Size([2, 4])
+>>> model[0]._forward_hooks  # removed on exit
+OrderedDict()
 """
 from __future__ import annotations
 
