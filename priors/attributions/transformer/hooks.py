@@ -14,16 +14,17 @@ one per ``capture.record(i)`` index (one per transformer block), plus ``capture.
 the tensors outside the blocks. Nothing here knows about vision: the text-model adapters can
 tap a BERT layer the same way.
 
-Example (one tap on each block, then the records):
+For example, the output of a block's first layer, recorded during one forward:
 
 >>> import torch
->>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+>>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
 >>> with Capture() as cap:
-...     for i in (0, 2):
-...         cap.tap(model[i], "out", record=i)
-...     logits = model(torch.ones(5, 3))
->>> cap.records[0]["out"].shape, cap.records[2]["out"].shape
-(torch.Size([5, 4]), torch.Size([5, 2]))
+...     cap.tap(model[0], "z", record=0)
+...     _ = model(torch.ones(2, 3))
+>>> cap.records[0]["z"].shape
+torch.Size([2, 4])
+>>> model[0]._forward_hooks  # removed on exit
+OrderedDict()
 """
 from __future__ import annotations
 
