@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from ..attributions import get_method
-from ..attributions._target import Target, interleave_target, select_output
-from ..xdnn import find_non_homogeneous
+from ..core.targets import Target, interleave_target, is_single_output, select_output
+from ..training.xdnn import find_non_homogeneous
 from .attribute import compute_attributions, method_specs
 
 
@@ -48,7 +48,9 @@ def _reference_mean_output(model, references: Any, target: Target, batch: int) -
     if isinstance(target, Tensor) and target.dim():
         # Per-example targets: the mean of each target's output over all references.
         out = out.reshape(len(refs), -1)
-        return out.double().mean(0)[target] if out.shape[1] > 1 else out.double().mean().expand(batch)
+        if is_single_output(out):
+            return out.double().mean().expand(batch)
+        return out.double().mean(0)[target]
     return select_output(out, target).double().mean().expand(batch)
 
 

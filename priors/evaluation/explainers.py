@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..attributions import get_method
-from ..attributions._target import slice_target
+from ..core.targets import slice_target
 
 Explain = Callable[[Any, Tensor, Any], Tensor]
 

@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from ..core.outputs import select_logits
+from ..core.targets import attribution_target
 from .explainers import explainers
 from .masking import feature_mean, gaussian_blur
 from .metrics import get_metric
@@ -42,13 +44,8 @@ def _targets(model, x: Tensor, targets: Any) -> Any:
     single-logit models)."""
     if isinstance(targets, str) and targets == "pred" or targets is None:
         with torch.no_grad():
-            out = model(x[:256] if targets is None else x)
-        if out.dim() == 2 and out.shape[1] > 1:
-            if targets is None:
-                with torch.no_grad():
-                    out = model(x)
-            return out.argmax(1)
-        return None
+            out = select_logits(model(x))
+        return attribution_target(out, choice="pred")
     if isinstance(targets, Tensor):
         if targets.dim() == 1 and targets.shape[0] != x.shape[0]:
             raise ValueError(f"targets of shape {tuple(targets.shape)} for {x.shape[0]} inputs")

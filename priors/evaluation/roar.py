@@ -22,32 +22,27 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,  # noqa: E402
+from ..core.stats import standard_error
+from ..core.tables import markdown_table
+from ..core.targets import predicted_class
+from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,
                         route_overrides)
 
 log = logging.getLogger(__name__)
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def compose_train_config(overrides: Sequence[str], config_dir: Optional[str | Path] = None):
     """``train.py``'s config for ``overrides`` (as on its command line), composed in-process."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if GlobalHydra.instance().is_initialized():  # inside a Hydra app (evaluate.py): reuse it
-        return compose("train", overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(config_dir or CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    from ..app.compose import compose_train_config as compose
+    return compose(overrides, config_dir)
 
 
 def _retrain(overrides: Sequence[str], config_dir: Optional[str]) -> Dict[str, float]:
@@ -80,8 +75,7 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: i
     for start in range(0, len(x), batch):
         out = model(x[start:start + batch])
         yb = y[start:start + batch]
-        pred = out.argmax(1) if out.dim() == 2 and out.shape[1] > 1 else (out.reshape(-1) > 0)
-        correct += int((pred.long() == yb.long()).sum())
+        correct += int((predicted_class(out) == yb.long()).sum())
     return correct / len(x)
 
 
@@ -175,7 +169,7 @@ def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
                  metric: str = "test/acc", no_retrain: bool = True) -> pd.DataFrame:
     """Per-job DataFrame, table and plot from ``experiment=roar`` jobs already run, e.g. by
     ``python train.py -m hydra/launcher=local experiment=roar ...``: every ``result.json``
-    under ``root`` whose data is a :class:`~priors.data.modified.RoarDataModule`. The
+    under ``root`` whose data is a :class:`~priors.evaluation.modified_data.RoarDataModule`. The
     no-retrain scores use the cached datasets. Outputs go to ``out_dir`` (default ``root``)."""
     rows = []
     for path in sorted(Path(root).rglob("result.json")):
@@ -224,9 +218,7 @@ def roar_table(frame: pd.DataFrame) -> pd.DataFrame:
     long = frame.melt(id_vars=["method", "mode", "fraction", "seed"], value_vars=values,
                       var_name="variant", value_name="score")
     grouped = long.groupby(["variant", "mode", "method", "fraction"])["score"]
-    table = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    table["se"] = table["std"] / np.sqrt(table["n"])
-    return table.drop(columns="std")
+    return grouped.agg(mean="mean", se=standard_error, n="count").reset_index()
 
 
 def table_markdown(table: pd.DataFrame) -> str:
@@ -240,12 +232,10 @@ def table_markdown(table: pd.DataFrame) -> str:
                                                                         group["se"])])
         wide = cells.pivot(index="method", columns="fraction", values="cell")
         order = sorted(wide.index, key=lambda m: (m == RANDOM, m))
-        header = "| method | " + " | ".join(f"{f:g}" for f in wide.columns) + " |"
-        lines = [f"### {mode.upper()} ({variant}), accuracy mean ± se over seeds "
-                 f"(n = {int(group['n'].max())}); columns: fraction of features replaced",
-                 "", header, "|" + "---|" * (len(wide.columns) + 1)]
-        lines += ["| " + m + " | " + " | ".join(wide.loc[m]) + " |" for m in order]
-        parts.append("\n".join(lines))
+        wide = wide.loc[order].rename(columns=lambda f: f"{f:g}").reset_index()
+        parts.append(f"### {mode.upper()} ({variant}), accuracy mean ± se over seeds "
+                     f"(n = {int(group['n'].max())}); columns: fraction of features replaced"
+                     f"\n\n{markdown_table(wide)}")
     return "\n\n".join(parts) + "\n"
 
 
@@ -256,17 +246,17 @@ def plot_roar(frame: pd.DataFrame, path: str | Path, original_score: Optional[fl
     path = Path(path)
     variants = [v for v in ("retrained", "no_retrain") if v in frame]
     modes = [m for m in MODES if m in set(frame["mode"])]
-    fig, axes = plt.subplots(len(variants), len(modes), figsize=(6 * len(modes),
-                             4.2 * len(variants)), squeeze=False, sharey=True)
+    fig = Figure(figsize=(6 * len(modes), 4.2 * len(variants)))
+    axes = fig.subplots(len(variants), len(modes), squeeze=False, sharey=True)
     methods = sorted(set(frame["method"]), key=lambda m: (m == RANDOM, m))
-    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+    colors = {m: matplotlib.colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
     for r, variant in enumerate(variants):
         for c, mode in enumerate(modes):
             ax = axes[r, c]
             sub = frame[frame["mode"] == mode]
             for method in methods:
                 stats = sub[sub["method"] == method].groupby("fraction")[variant]
-                mean, se = stats.mean(), stats.sem().fillna(0.0)
+                mean, se = stats.mean(), stats.agg(standard_error).fillna(0.0)
                 random = method == RANDOM
                 ax.errorbar(mean.index, mean.values, yerr=se.values, marker="o", ms=4,
                             capsize=2, ls="--" if random else "-", lw=2.2 if random else 1.4,
@@ -283,5 +273,4 @@ def plot_roar(frame: pd.DataFrame, path: str | Path, original_score: Optional[fl
     fig.suptitle(f"ROAR / KAR (Hooker et al. 2019){': ' + title if title else ''}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -20,7 +20,7 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor
 
-from ..attributions._target import Target
+from ..core.targets import Target, attribution_target, check_target_choice
 from .attribute import compute_attributions, method_specs, split_available
 from .functional import evaluate
 from .keep_remove import KEEP_REMOVE, keep_remove
@@ -66,15 +66,11 @@ def _fractions(fractions: Any) -> np.ndarray:
     return np.asarray(list(fractions), dtype=float)
 
 
-def _target(run: LoadedRun, x: Tensor, y: Tensor, target: str) -> Target:
-    if run.task == "binary":
-        return None
-    if target == "label":
-        return y.long()
-    if target == "pred":
-        with torch.no_grad():
-            return run.model(x).argmax(1)
-    raise ValueError(f"target must be 'pred' or 'label', got {target!r}")
+def _target(run: LoadedRun, x: Tensor, y: Tensor, target: str, batch_size: int) -> Target:
+    check_target_choice(target)
+    with torch.no_grad():
+        outputs = torch.cat([run.model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return attribution_target(outputs, y, target)
 
 
 class _Clock:
@@ -128,7 +124,7 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
     train_x, _ = dataset_tensors(run.datamodule.train_dataset, None, seed)
     clock.add("load run and data", time.perf_counter() - start)
     torch.manual_seed(seed)
-    tgt = _target(run, x, y, target)
+    tgt = _target(run, x, y, target, batch_size)
     fill = gaussian_blur(x, blur_sigma) if is_image_batch(x) else feature_mean(train_x)
     specs, skipped = split_available(method_specs(methods))
     for label, why in skipped.items():

@@ -6,7 +6,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-from ...attributions._target import Target, select_output, slice_target
+from ...core.stats import standard_error
+from ...core.targets import Target, select_output, slice_target
 
 
 def pixel_map(attributions: Tensor) -> Tensor:
@@ -81,9 +82,9 @@ def chunk_size(per_example: int, max_elements: int) -> int:
 
 
 def sem(values: Tensor) -> float:
-    """Standard error of the mean of the finite values."""
-    v = values[torch.isfinite(values)].double()
-    return float(v.std(unbiased=True) / v.numel() ** 0.5) if v.numel() > 1 else float("nan")
+    """Standard error of the mean of the finite values (:func:`priors.core.stats.standard_error`,
+    the one definition)."""
+    return standard_error(values.detach().double().cpu().numpy())
 
 
 def generator(seed: Optional[int], device: Any = "cpu") -> torch.Generator:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ....core.outputs import select_logits
+from ....core.targets import attribution_target
 from ...randomize import parameter_layers, randomized_models
 from ...similarity import similarities
 from .._common import check_attributions
@@ -34,8 +36,8 @@ def mprt(model, x: Tensor, attributions: Tensor, explain, target=None,
     a = attributions.detach().float().cpu()
     if target is None:
         with torch.no_grad():
-            out = model(x)
-        target = out.argmax(1) if out.dim() == 2 and out.shape[1] > 1 else None
+            out = select_logits(model(x))
+        target = attribution_target(out, choice="pred")
     scores = []
     parameter_layers(model)  # raises for a model without randomizable layers
     for _, randomized in randomized_models(model, mode, seed):

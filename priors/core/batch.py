@@ -1,0 +1,66 @@
+"""Reading ``(x, y[, mask])`` from a batch: one parser for PriorModule and the callbacks."""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+from torch import Tensor
+
+from .dotted import import_dotted
+
+BatchFn = Callable[[Any], Any]
+
+
+class Batch(NamedTuple):
+    x: Tensor
+    y: Optional[Tensor]
+    mask: Optional[Tensor]  # annotation mask shaped like (or broadcastable to) x, if any
+
+
+def _default_parts(batch: Any, who: str) -> tuple:
+    if isinstance(batch, dict):
+        if "x" not in batch or "y" not in batch:
+            raise ValueError(f"{who}: a dict batch needs keys 'x' and 'y' (got {sorted(batch)}); "
+                             "pass batch_fn=... to read your batch")
+        return batch["x"], batch["y"], batch.get("mask")
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        third = batch[2] if len(batch) >= 3 else None
+        # A third element is the annotation mask only if it is shaped like the inputs; other
+        # extras (indices, metadata) are left to the user's step.
+        is_mask = (isinstance(third, Tensor) and isinstance(batch[0], Tensor)
+                   and third.dim() == batch[0].dim() and third.shape[0] == batch[0].shape[0])
+        return batch[0], batch[1], third if is_mask else None
+    raise ValueError(f"{who}: cannot read (x, y) from a batch of type {type(batch).__name__}; "
+                     "batches must be (x, y), (x, y, mask) or a dict with keys x, y[, mask] "
+                     "(or pass batch_fn=lambda batch: (x, y) or (x, y, mask))")
+
+
+def parse_batch(batch: Any, batch_fn: Optional[BatchFn] = None, who: str = "priors",
+                need_y: bool = True) -> Batch:
+    """``Batch(x, y, mask)`` from ``(x, y)``, ``(x, y, mask)``, a dict ``{x, y[, mask]}`` or
+    whatever ``batch_fn(batch)`` returns (a tuple ``(x, y)`` / ``(x, y, mask)``)."""
+    if batch_fn is not None:
+        parts = batch_fn(batch)
+        if not isinstance(parts, (tuple, list)) or len(parts) not in (2, 3):
+            raise ValueError(f"{who}: batch_fn must return (x, y) or (x, y, mask), got "
+                             f"{type(parts).__name__}")
+        parts = (*parts, None) if len(parts) == 2 else tuple(parts)
+    else:
+        parts = _default_parts(batch, who)
+    x, y, mask = parts
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{who}: the batch input x must be a tensor, got {type(x).__name__}; "
+                        "pass batch_fn=... returning the input tensor")
+    if y is None and need_y:
+        raise TypeError(f"{who}: the batch has no labels y")
+    if y is not None and not isinstance(y, Tensor):
+        raise TypeError(f"{who}: labels y must be a tensor, got {type(y).__name__}")
+    if mask is not None and not isinstance(mask, Tensor):
+        raise TypeError(f"{who}: the annotation mask must be a tensor, got {type(mask).__name__}")
+    return Batch(x, y, mask)
+
+
+def resolve_callable(fn: Union[None, str, Callable], name: str) -> Optional[Callable]:
+    """A callable, or one imported from a ``"package.module.function"`` path (for Hydra)."""
+    if fn is None or callable(fn):
+        return fn
+    return import_dotted(str(fn), f"{name}={fn!r} (neither a callable nor a dotted path)")
