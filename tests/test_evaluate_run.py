@@ -150,3 +150,19 @@ def test_sanity_checks_run_from_evaluate_config(trained_run, tmp_path):
     assert frame["mean"].dropna().between(-1, 1).all()
     assert (tmp_path / "ev" / "sanity" / "sanity.csv").is_file()
     assert (tmp_path / "ev" / "kpm.csv").is_file()
+
+
+def test_evaluate_run_reads_the_metric_registry(trained_run, tmp_path):
+    from priors.evaluation import evaluate_run
+
+    out = tmp_path / "registry"
+    res = evaluate_run(trained_run, methods=["grad", "xg"],
+                       metrics=["kpm", "sparseness", "max_sensitivity", "insertion"],
+                       out_dir=out, n_examples=20, progress=False, plots=False)
+    frame = pd.read_csv(out / "metrics.csv")
+    assert set(frame["metric"]) == {"sparseness", "max_sensitivity", "insertion"}
+    assert set(frame["method"]) == {"grad", "xg"} and frame["value"].map(math.isfinite).all()
+    assert dict(zip(frame["metric"], frame["direction"]))["max_sensitivity"] == "lower"
+    assert set(res["scores"]["metric"]) == {"kpm"}
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate_run(trained_run, methods=["grad"], metrics=["nope"], out_dir=out)

@@ -214,21 +214,18 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
               if kinds.get(m) in ("example", "dataset") and m not in KEEP_REMOVE}
     if others and attrs:
         t0 = time.perf_counter()
-        frames = [evaluate(run.model, x, tgt, methods={k: v for k, v in attrs.items()},
-                           metrics=others, labels=y, fill=fill, references=train_x,
-                           task=run.task, num_classes=run.num_classes,
-                           max_elements=max_elements, seed=seed)]
-        # Metrics that re-run the method (robustness, randomisation) need it, not only its
-        # attributions: those go through the specs.
+        common = dict(labels=y, fill=fill, references=train_x, task=run.task,
+                      num_classes=run.num_classes, max_elements=max_elements, seed=seed)
+        # Metrics that re-run the method (robustness, randomisation) get the method spec; the
+        # others score the attributions computed above.
         rerun = {m: o for m, o in others.items() if "explain" in get_metric(m).needs}
+        plain = {m: o for m, o in others.items() if m not in rerun}
+        frames = [evaluate(run.model, x, tgt, methods=dict(attrs), metrics=plain, **common)
+                  ] if plain else []
         if rerun:
-            frames = [frames[0][~frames[0]["metric"].isin(list(rerun))]]
-            for label, spec in specs.items():
-                frames.append(evaluate(run.model, x, tgt, methods={label: spec}, metrics=rerun,
-                                       labels=y, fill=fill, references=train_x,
-                                       task=run.task, num_classes=run.num_classes,
-                                       batch_size=batch_size, max_elements=max_elements,
-                                       seed=seed))
+            frames += [evaluate(run.model, x, tgt, methods={label: spec}, metrics=rerun,
+                                batch_size=batch_size, **common)
+                       for label, spec in specs.items()]
         results["metrics"] = pd.concat(frames, ignore_index=True)
         write_csv(results["metrics"], "metrics.csv")
         clock.add("metrics " + ", ".join(others), time.perf_counter() - t0)

@@ -62,7 +62,7 @@ class EvaluationMetric:
             ``tests/test_metrics_quantus.py``), ``None`` where Quantus has none.
         context: the context arguments the function takes.
         hparams: hyperparameter names and defaults, from the function's signature.
-        summary: first line of the docstring.
+        summary: the docstring's first paragraph, on one line.
     """
 
     name: str
@@ -149,7 +149,7 @@ def register(name: str, *, family: str, higher_is_better: bool, kind: str = "exa
         metric = EvaluationMetric(
             name=name, fn=fn, family=family, higher_is_better=bool(higher_is_better), kind=kind,
             needs=frozenset(needs) | implied, quantus=quantus, aliases=tuple(aliases),
-            context=context, hparams=hparams, summary=doc.splitlines()[0])
+            context=context, hparams=hparams, summary=" ".join(doc.split("\n\n")[0].split()))
         for key in (name, *aliases):
             owner = _ALIASES.get(key)
             if owner is not None and _REGISTRY[owner].fn is not fn:
