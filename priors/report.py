@@ -37,7 +37,8 @@ IGNORED = ("seed", "data.seed", "paths.", "logger.", "hydra.", "trainer.default_
            "test", "optimized_metric", "threads", "prior.", "model.")
 # Per-setting means (and standard errors) of these metrics are added when present.
 EXTRA_METRICS = ("prior_cost/mean_ratio", "attr_share/irrelevant", "attr_share/irrelevant_uniform",
-                 "best_step")
+                 "best_step", "attr_share/mask_ixg", "attr_share/mask_grad_cam",
+                 "attr_share/mask_uniform")
 
 
 def _method_label(prior: Optional[dict]) -> str:
@@ -50,8 +51,9 @@ def _method_label(prior: Optional[dict]) -> str:
         return BASELINE
     try:
         hparams, known = get_method(method).hparams, True
-    except ValueError:  # a method this installation does not know: show every extra key
-        hparams, known = {}, False
+    except ValueError:  # an explanation loss, or a method this installation does not know
+        from .losses.registry import get_loss, is_loss
+        hparams, known = (dict(get_loss(method).hparams), True) if is_loss(method) else ({}, False)
     defaults = {k: p.default for k, p in inspect.signature(Prior).parameters.items()}
     parts = []
     for key, value in prior.items():
