@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 from .annotations import fit_mask
@@ -10,12 +11,13 @@ from .layers import Layer, layer_attribution, per_example_sum
 from .registry import register
 
 
-def energy_share(attributions: Tensor, mask: Tensor, eps: float = 1e-12) -> Tensor:
+def energy_share(attributions: Tensor, mask: Tensor) -> Tensor:
     r"""Energy pointing-game score per example, :math:`\sum_k M_k A^+_k / \sum_k A^+_k`
     (1: all positive attribution inside the mask; 0 where there is none at all)."""
     positive = attributions.clamp(min=0)
     mask = fit_mask(mask, positive)
-    return per_example_sum(mask * positive) / (per_example_sum(positive) + eps)
+    total = per_example_sum(positive)
+    return per_example_sum(mask * positive) / total.clamp(min=torch.finfo(total.dtype).tiny)
 
 
 @register("energy", annotations="right", uses_layer=True, shares_forward=True,

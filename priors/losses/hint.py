@@ -28,9 +28,14 @@ def ranking_loss(network: Tensor, human: Tensor, margin: float = 0.0) -> Tensor:
 def hint(model, inputs: Tensor, target=None, annotations: Tensor = None,
          create_graph: bool = True, layer: Layer = "final", margin: float = 0.0,
          normalize: str = "max") -> Tensor:
-    r"""Human Importance-aware Network Tuning: the network's Grad-CAM importance of each cell of
-    the layer's grid must be ranked like the human importance (the share of the cell the
-    relevant-region mask covers); see :func:`ranking_loss` for the formula.
+    r"""Human Importance-aware Network Tuning: the network's Grad-CAM importance :math:`g` of each
+    cell of the layer's grid must be ranked like the human importance :math:`h` (the share of
+    the cell the relevant-region mask covers):
+
+    .. math:: L_b = \frac{1}{|P_b|}\sum_{(i,j)\in P_b} \max(0,\; g_{b,j} - g_{b,i} + m),
+              \qquad P_b = \{(i, j) : h_{b,i} > h_{b,j}\}
+
+    (:func:`ranking_loss`).
 
     Selvaraju, Lee, Shen, Jin, Ghosh, Heck, Batra and Parikh, "Taking a HINT: Leveraging
     Explanations to Make Vision and Language Models More Grounded", ICCV 2019,

@@ -82,8 +82,7 @@ def layer_attribution(model, inputs: Tensor, target=None, layer: Layer = "final"
     return attr.sum(1, keepdim=True) if attr.dim() == 4 else attr
 
 
-def postprocess(attr: Tensor, clip: bool = False, normalize: Optional[str] = None,
-                eps: float = 1e-12) -> Tensor:
+def postprocess(attr: Tensor, clip: bool = False, normalize: Optional[str] = None) -> Tensor:
     """The typology's options (Friedrich et al., Nature MI 2023): ``clip`` keeps the positive
     part (ReLU, as Grad-CAM does), ``normalize`` divides each example by its maximum absolute
     value (``"max"``, to [-1, 1]) or by its sum of absolute values (``"sum"``)."""
@@ -95,7 +94,9 @@ def postprocess(attr: Tensor, clip: bool = False, normalize: Optional[str] = Non
         return attr
     flat = attr.abs().flatten(1)
     scale = flat.amax(1) if normalize == "max" else flat.sum(1)
-    return attr / (scale + eps).view(-1, *([1] * (attr.dim() - 1)))
+    # (a floor, not an added epsilon: a map that is 1 at its maximum stays exactly 1)
+    scale = scale.clamp(min=torch.finfo(scale.dtype).tiny)
+    return attr / scale.view(-1, *([1] * (attr.dim() - 1)))
 
 
 def per_example_sum(t: Tensor) -> Tensor:
