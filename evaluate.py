@@ -1,46 +1,9 @@
 """Evaluate the attributions of trained runs: ``python evaluate.py run=<run dir>`` (Hydra).
 
-Writes ``<run>/evaluation/`` (CSV per metric, ``scores.csv``, PNG plots, ``summary.md``); see
-``conf/evaluate.yaml`` and :func:`priors.evaluation.evaluate_run`. ``run=`` may also be a
-folder of runs, e.g. a whole sweep: ``python evaluate.py run=multirun/<time>`` evaluates every
-job below it that saved ``model.pt``. (Hydra's ``glob()`` sweep selects config-group options
-only: ``-m 'run=glob(...)'`` launches no job for this string key.)
+The same as the ``priors-evaluate`` console script (:mod:`priors.app.evaluate`); ``--help``
+explains.
 """
-from pathlib import Path
-from typing import List
-
-import hydra
-from omegaconf import DictConfig, OmegaConf
-
-from priors.evaluation import evaluate_run
-from priors.evaluation import find_runs
-
-
-def evaluate(cfg: DictConfig) -> List[dict]:
-    """Run :func:`~priors.evaluation.evaluate_run` on every run that ``cfg.run`` names, with
-    the options of the composed config; one result dict per run."""
-    options = OmegaConf.to_container(cfg, resolve=True)
-    options.pop("hydra", None)
-    root = Path(options.pop("run"))
-    methods = options.pop("method", None) or {}
-    metrics = options.pop("metric", None) or {}
-    out_dir = options.pop("out_dir", None)
-    runs = find_runs(root)
-    results = []
-    for run_dir in runs:
-        # With several runs, out_dir (if set) mirrors their layout below the given folder.
-        out = (Path(out_dir) / run_dir.relative_to(root) if out_dir and len(runs) > 1
-               else out_dir)
-        results.append(evaluate_run(run_dir, methods=methods, metrics=metrics, out_dir=out,
-                                    **options))
-    return results
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    for result in evaluate(cfg):
-        print(f"[priors] evaluation written to {result['out_dir']}")
-
+from priors.app.evaluate import evaluate, main  # noqa: F401 (evaluate: the in-process API)
 
 if __name__ == "__main__":
     main()

@@ -13,8 +13,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from priors.callbacks import AttributionMaps
 from priors.callbacks.attribution_plots import feature_bars
 from priors.pipeline import run
+from priors.app import TRAIN_CONF
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(TRAIN_CONF)
 
 
 def _run(tmp_path: Path, *overrides: str) -> dict:

@@ -22,9 +22,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from priors import Prior, PriorModule
 from priors.callbacks import AttributionPrior, PriorCostMonitor
 from priors.models import MLP
+from priors.app import TRAIN_CONF
 from threads import single_thread
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = TRAIN_CONF
 WEIGHT = 0.5
 
 

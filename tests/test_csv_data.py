@@ -16,6 +16,7 @@ from priors.data.download import DatasetNotFoundError, DownloadError
 from priors.data.example_csv import example_table, write_example_csv
 from priors.data.nhanes import NHANES_FULL_FILES
 from priors.pipeline import build
+from priors.app import TRAIN_CONF
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,7 +186,7 @@ def test_readme_csv_command_trains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_example_csv("patients.csv")
     overrides = _readme_command().split()[2:]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(TRAIN_CONF), version_base="1.3"):
         cfg = compose("train", overrides=overrides + [
             f"paths.output_dir={tmp_path}", "logger=none", "trainer.max_epochs=1",
             "++trainer.enable_progress_bar=false"])

@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from priors.data import DecoyDigitsDataModule, NHANESDataModule, SyntheticTabularDataModule
 from priors.data.contract import DataModuleContract, check_datamodule
 from priors.pipeline import build
+from priors.app import TRAIN_CONF
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(TRAIN_CONF)
 
 
 class NoTask:

@@ -11,8 +11,9 @@ from hydra import compose, initialize_config_dir
 from priors.data import DecoyDigitsDataModule
 from priors.data.decoy_digits import decoy_shade, load_upsampled_digits
 from priors.pipeline import run
+from priors.app import TRAIN_CONF
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(TRAIN_CONF)
 
 
 @pytest.fixture(scope="module")

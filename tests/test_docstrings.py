@@ -23,7 +23,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def test_modules_are_discovered():
-    assert {"priors.prior", "priors.data.contract", "priors.callbacks.attribution_maps"} <= set(MODULES)
+    assert {"priors.training.prior", "priors.data.contract", "priors.callbacks.attribution_maps"} <= set(MODULES)
 
 
 def run_doctests(module) -> tuple[doctest.TestResults, str]:

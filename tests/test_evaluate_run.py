@@ -17,10 +17,12 @@ from torchmetrics.functional.classification import binary_auroc
 from priors.attributions import available_methods
 from priors.evaluation import dataset_tensors, load_run
 from priors.evaluation.load import find_runs
+from priors.app import EVALUATE_CONF, TRAIN_CONF
 from priors.pipeline import run
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = str(REPO / "conf")
+TRAIN = str(TRAIN_CONF)
+EVALUATE = str(EVALUATE_CONF)
 
 
 def _evaluate_module():
@@ -37,7 +39,7 @@ def trained_run(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        with initialize_config_dir(config_dir=TRAIN, version_base="1.3"):
             cfg = compose("train", overrides=[
                 "data=synthetic", "data.n_samples=300", "model.hidden=[16]", "prior=xg",
                 "trainer.max_epochs=3", "trainer.accelerator=cpu",
@@ -60,7 +62,7 @@ def test_saved_weights_are_the_tested_ones(trained_run):
 
 
 def test_evaluate_function_writes_finite_tables_plots_and_summary(trained_run):
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+    with initialize_config_dir(config_dir=EVALUATE, version_base="1.3"):
         cfg = compose("evaluate", overrides=[
             f"run={trained_run}", "method=[xg,ig,grad,random]", "n_examples=40",
             "progress=false", "threads=1", "metric.sensitivity.max_features=8"])
@@ -114,7 +116,7 @@ def test_a_folder_of_runs_evaluates_every_run(trained_run, tmp_path):
     for job in ("0", "1", "10"):
         shutil.copytree(trained_run, sweep / job, ignore=shutil.ignore_patterns("evaluation"))
     (sweep / "notes").mkdir()  # no model.pt: not a run
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+    with initialize_config_dir(config_dir=EVALUATE, version_base="1.3"):
         cfg = compose("evaluate", overrides=[f"run={sweep}", "method=[xg]", "metric=[kpm]",
                                              "n_examples=20", "progress=false"])
     results = _evaluate_module().evaluate(cfg)
@@ -136,7 +138,7 @@ def test_bad_run_directories_fail_clearly(tmp_path):
 def test_sanity_checks_run_from_evaluate_config(trained_run, tmp_path):
     """metric=[sanity] reaches priors.evaluation.sanity.run_sanity through the evaluate config
     (the same route takes metric=[roar])."""
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+    with initialize_config_dir(config_dir=EVALUATE, version_base="1.3"):
         cfg = compose("evaluate", overrides=[
             f"run={trained_run}", f"out_dir={tmp_path / 'ev'}", "method=[grad]",
             "metric=[kpm,sanity]", "metric.sanity.labels=false", "metric.sanity.n_examples=8",

@@ -17,8 +17,9 @@ from priors import Prior, PriorModule, check_homogeneity
 from priors.models import XAlexNet
 from priors.penalties import total_variation_penalty
 from priors.pipeline import run
+from priors.app import TRAIN_CONF
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(TRAIN_CONF)
 
 
 def _compose(*overrides):

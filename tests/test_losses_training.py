@@ -15,7 +15,7 @@ from priors.data.decoy_mnist import DecoyMNISTDataModule
 from priors.losses import LossPrior, available_losses
 from priors.models.small_cnn import SmallCNN
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "priors" / "app" / "conf" / "train"
 
 
 def _trainer(**kw):

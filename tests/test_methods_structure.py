@@ -200,7 +200,9 @@ def test_prior_ixg_config_keeps_the_model_bias():
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    from priors.app import TRAIN_CONF
+
+    conf = str(TRAIN_CONF)
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
         ixg = compose("train", overrides=["prior=ixg"])
         xg = compose("train", overrides=["prior=xg"])

@@ -113,7 +113,9 @@ def test_metric_configs_are_partials_of_the_python_entry_points(name):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "metric" / f"{name}.yaml"
+    from priors.app import EVALUATE_CONF
+
+    conf = EVALUATE_CONF / "metric" / f"{name}.yaml"
     fn = instantiate(OmegaConf.load(conf)[name])  # one entry of evaluate.py's metric list
     params = inspect.signature(fn.func).parameters
     assert fn.func.__name__ == f"run_{name}"

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from priors.app import TRAIN_CONF
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = str(REPO / "conf")
+CONF = str(TRAIN_CONF)
 
 
 def _env():

@@ -13,9 +13,10 @@ from hydra.errors import MissingConfigException
 
 from priors.pipeline import run
 from priors.xdnn import NonHomogeneousError
+from priors.app import TRAIN_CONF
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = str(REPO / "conf")
+CONF = str(TRAIN_CONF)
 PRIORS = ["none", "xg", "eg", "rrr", "grad"]
 
 

@@ -8,8 +8,9 @@ from hydra import compose, initialize_config_dir
 from priors.attributions import get_method
 from priors.models import ViT
 from priors.pipeline import build
+from priors.app import TRAIN_CONF
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(TRAIN_CONF)
 # CI size: experiment=decoy_digits_vit (a 7x7 swatch that is one 7x7 ViT patch, batch 16) with
 # 15 epochs instead of 30.
 SMALL = ["trainer.max_epochs=15"]

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..checks import check_finite
+from ..core.checks import check_finite
 
 BASELINES = ("zero", "mean", "blur", "uniform")
 Baseline = Union[None, float, str, Tensor]

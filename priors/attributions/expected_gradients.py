@@ -7,8 +7,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
-from ..checks import check_batched, check_finite
-from ._target import Target, chunks, interleave_target, select_output, slice_target
+from ..core.checks import check_batched, check_finite
+from ..core.targets import Target, chunks, interleave_target, select_output, slice_target
 from .registry import register
 
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_batched, leaf_or_graph_input
-from ._target import Target, select_output
+from ..core.checks import check_batched, leaf_or_graph_input
+from ..core.targets import Target, select_output
 from .registry import register
 
 Layer = Union[None, str, nn.Module]

@@ -6,8 +6,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from ..checks import check_batched, leaf_or_graph_input
-from ._target import Target, select_output
+from ..core.checks import check_batched, leaf_or_graph_input
+from ..core.targets import Target, select_output
 from .registry import register
 
 

@@ -7,8 +7,8 @@ from typing import Iterator, List
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_batched
-from ._target import Target, select_output
+from ..core.checks import check_batched
+from ..core.targets import Target, select_output
 from .registry import register
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ._target import Target
+from ..core.targets import Target
 from .grad_cam import Layer, grad_cam
 from .guided_backprop import guided_backprop
 from .registry import register

@@ -5,8 +5,8 @@ from typing import Callable, Optional
 
 from torch import Tensor
 
-from ..checks import check_batched, leaf_or_graph_input
-from ._target import Target
+from ..core.checks import check_batched, leaf_or_graph_input
+from ..core.targets import Target
 from .registry import register
 from .gradient import gradient
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..checks import check_batched
-from ._target import Target, repeat_target, select_output
+from ..core.checks import check_batched
+from ..core.targets import Target, repeat_target, select_output
 from .baselines import Baseline, make_baseline
 from .registry import register
 

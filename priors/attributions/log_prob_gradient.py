@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_batched, leaf_or_graph_input
+from ..core.checks import check_batched, leaf_or_graph_input
 from .registry import register
 
 

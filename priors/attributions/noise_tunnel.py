@@ -6,8 +6,8 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-from ..checks import check_batched
-from ._target import Target, chunks, interleave_target, slice_target
+from ..core.checks import check_batched
+from ..core.targets import Target, chunks, interleave_target, slice_target
 from .registry import get_method, register
 
 AGGREGATES = ("mean", "mean_square", "variance")

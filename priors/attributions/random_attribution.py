@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..checks import check_batched
+from ..core.checks import check_batched
 from .registry import register
 
 

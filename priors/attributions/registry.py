@@ -46,7 +46,7 @@ class AttributionMethod:
         complete: the attributions of an example sum to its attributed output exactly, up to
             rounding (for a ``requires_xdnn`` method: on a model verified to be an X-DNN), at
             any parameters. A single-logit task loss can then take its gradient through the
-            attribution's graph instead of the forward graph (:mod:`priors.step`).
+            attribution's graph instead of the forward graph (:mod:`priors.training.step`).
         requires_conv: needs image inputs ``(B, C, H, W)`` and a convolutional layer with
             spatial feature maps (Grad-CAM); calling it on an MLP raises a ``ValueError``.
         uses_target: attributes one output per example (``False``: e.g. RRR's summed

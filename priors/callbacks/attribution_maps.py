@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.utils.data import default_collate
 
 from ..attributions import ReferenceSampler, get_method
-from ..batch import BatchFn, parse_batch, resolve_callable
+from ..core.batch import BatchFn, parse_batch, resolve_callable
 from ..penalties.gini import gini
 from .attribution_plots import feature_bars, image_grid
 

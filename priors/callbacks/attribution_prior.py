@@ -9,10 +9,10 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from ..attributions.expected_gradients import References
-from ..batch import BatchFn, parse_batch, resolve_callable
-from ..checks import check_input_size, explain_inplace
-from ..references import auto_references
-from ..prior import Prior, check_inputs
+from ..core.batch import BatchFn, parse_batch, resolve_callable
+from ..core.checks import check_input_size, explain_inplace
+from ..lightning.references import auto_references
+from ..training.prior import Prior, check_inputs
 from .capture import ModelCapture
 
 

@@ -6,7 +6,7 @@ from typing import Any, Iterator, Optional
 
 from torch import Tensor, nn
 
-from ..checks import leaf_or_graph_input
+from ..core.checks import leaf_or_graph_input
 
 
 def _is_bookkeeping(module: nn.Module) -> bool:

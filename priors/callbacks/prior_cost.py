@@ -11,8 +11,8 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
-from ..batch import resolve_callable
-from ..module import PriorModule
+from ..core.batch import resolve_callable
+from ..lightning.module import PriorModule
 from .attribution_prior import AttributionPrior
 from .memory import max_rss_mb, rss_mb
 from .replay import BaselineStep, Replay, StepReplayer, loss_of

@@ -11,7 +11,7 @@ import torch
 from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor
 
-from ..module import PriorModule
+from ..lightning.module import PriorModule
 from .attribution_prior import AttributionPrior
 from .state_snapshot import StateSnapshot, no_logging, swap_attribute
 

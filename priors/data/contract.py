@@ -1,4 +1,4 @@
-"""What the pipeline, :class:`~priors.module.PriorModule` and the callbacks read from a datamodule.
+"""What the pipeline, :class:`~priors.lightning.module.PriorModule` and the callbacks read from a datamodule.
 
 Any ``LightningDataModule`` works with ``train.py`` and the callbacks if, after
 ``prepare_data()`` and ``setup("fit")``, it offers:
@@ -16,7 +16,7 @@ Any ``LightningDataModule`` works with ``train.py`` and the callbacks if, after
     :class:`~priors.callbacks.AttributionShare` reads ``test_dataset`` and
     :class:`~priors.callbacks.AttributionMaps` ``val_dataset``.
 ``train_dataloader()``, ``val_dataloader()`` (and ``test_dataloader()``)
-    Batches laid out as ``(x, y)`` or ``(x, y, mask)`` (see :func:`priors.batch.parse_batch`):
+    Batches laid out as ``(x, y)`` or ``(x, y, mask)`` (see :func:`priors.core.batch.parse_batch`):
     ``x`` float, ``(B, F)`` or ``(B, C, H, W)``; ``y`` of shape ``(B,)``, **float32 0/1 for
     "binary"** (for the BCE loss) and **int64 class indices for "multiclass"**; ``mask``
     (optional) the annotation mask of ``x``'s shape, 1 where a prior should remove attribution.

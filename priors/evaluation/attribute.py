@@ -10,7 +10,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..attributions import get_method
-from ..attributions._target import Target, slice_target
+from ..core.targets import Target, slice_target
 
 # Keys of a method spec that are not hyperparameters of the method.
 SPEC_KEYS = ("method", "label")

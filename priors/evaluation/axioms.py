@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from ..attributions import get_method
-from ..attributions._target import Target, interleave_target, select_output
-from ..xdnn import find_non_homogeneous
+from ..core.targets import Target, interleave_target, select_output
+from ..training.xdnn import find_non_homogeneous
 from .attribute import compute_attributions, method_specs
 
 

@@ -33,7 +33,7 @@ from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, multiclass_accuracy
 from tqdm.auto import tqdm
 
-from ..attributions._target import Target, select_output
+from ..core.targets import Target, select_output
 from .masking import Fill, geometric_fractions, iter_masked, rank_features
 
 

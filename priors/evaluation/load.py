@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from ..batch import parse_batch
+from ..core.batch import parse_batch
 from ..pipeline import WEIGHTS_FILE, build_datamodule, build_model
 
 

@@ -30,24 +30,20 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from ..core.stats import standard_error  # noqa: E402
+from ..core.tables import markdown_table  # noqa: E402
 from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,  # noqa: E402
                         route_overrides)
 
 log = logging.getLogger(__name__)
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def compose_train_config(overrides: Sequence[str], config_dir: Optional[str | Path] = None):
     """``train.py``'s config for ``overrides`` (as on its command line), composed in-process."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if GlobalHydra.instance().is_initialized():  # inside a Hydra app (evaluate.py): reuse it
-        return compose("train", overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(config_dir or CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    from ..app.compose import compose_train_config as compose
+    return compose(overrides, config_dir)
 
 
 def _retrain(overrides: Sequence[str], config_dir: Optional[str]) -> Dict[str, float]:
@@ -175,7 +171,7 @@ def collect_roar(root: str | Path, out_dir: Optional[str | Path] = None,
                  metric: str = "test/acc", no_retrain: bool = True) -> pd.DataFrame:
     """Per-job DataFrame, table and plot from ``experiment=roar`` jobs already run, e.g. by
     ``python train.py -m hydra/launcher=local experiment=roar ...``: every ``result.json``
-    under ``root`` whose data is a :class:`~priors.data.modified.RoarDataModule`. The
+    under ``root`` whose data is a :class:`~priors.evaluation.modified_data.RoarDataModule`. The
     no-retrain scores use the cached datasets. Outputs go to ``out_dir`` (default ``root``)."""
     rows = []
     for path in sorted(Path(root).rglob("result.json")):
@@ -224,9 +220,7 @@ def roar_table(frame: pd.DataFrame) -> pd.DataFrame:
     long = frame.melt(id_vars=["method", "mode", "fraction", "seed"], value_vars=values,
                       var_name="variant", value_name="score")
     grouped = long.groupby(["variant", "mode", "method", "fraction"])["score"]
-    table = grouped.agg(mean="mean", std="std", n="count").reset_index()
-    table["se"] = table["std"] / np.sqrt(table["n"])
-    return table.drop(columns="std")
+    return grouped.agg(mean="mean", se=standard_error, n="count").reset_index()
 
 
 def table_markdown(table: pd.DataFrame) -> str:
@@ -240,12 +234,10 @@ def table_markdown(table: pd.DataFrame) -> str:
                                                                         group["se"])])
         wide = cells.pivot(index="method", columns="fraction", values="cell")
         order = sorted(wide.index, key=lambda m: (m == RANDOM, m))
-        header = "| method | " + " | ".join(f"{f:g}" for f in wide.columns) + " |"
-        lines = [f"### {mode.upper()} ({variant}), accuracy mean ± se over seeds "
-                 f"(n = {int(group['n'].max())}); columns: fraction of features replaced",
-                 "", header, "|" + "---|" * (len(wide.columns) + 1)]
-        lines += ["| " + m + " | " + " | ".join(wide.loc[m]) + " |" for m in order]
-        parts.append("\n".join(lines))
+        wide = wide.loc[order].rename(columns=lambda f: f"{f:g}").reset_index()
+        parts.append(f"### {mode.upper()} ({variant}), accuracy mean ± se over seeds "
+                     f"(n = {int(group['n'].max())}); columns: fraction of features replaced"
+                     f"\n\n{markdown_table(wide)}")
     return "\n\n".join(parts) + "\n"
 
 
@@ -266,7 +258,7 @@ def plot_roar(frame: pd.DataFrame, path: str | Path, original_score: Optional[fl
             sub = frame[frame["mode"] == mode]
             for method in methods:
                 stats = sub[sub["method"] == method].groupby("fraction")[variant]
-                mean, se = stats.mean(), stats.sem().fillna(0.0)
+                mean, se = stats.mean(), stats.agg(standard_error).fillna(0.0)
                 random = method == RANDOM
                 ax.errorbar(mean.index, mean.values, yerr=se.values, marker="o", ms=4,
                             capsize=2, ls="--" if random else "-", lw=2.2 if random else 1.4,

@@ -20,7 +20,7 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor
 
-from ..attributions._target import Target
+from ..core.targets import Target
 from . import axioms
 from .attribute import compute_attributions, method_specs, split_available
 from .keep_remove import KEEP_REMOVE, keep_remove

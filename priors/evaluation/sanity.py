@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..core.stats import standard_error
 from ..attributions import get_method
 from .randomize import RANDOMIZATIONS, parameter_layers, randomized_models
 from .similarity import METRICS, similarities
@@ -70,8 +71,7 @@ def _rows(method: str, randomization: str, step: int, layer: str, values: Mappin
         rows.append({"method": method, "randomization": randomization, "step": step,
                      "layer": layer, "metric": metric,
                      "mean": float(finite.mean()) if len(finite) else float("nan"),
-                     "se": float(finite.std(ddof=1) / np.sqrt(len(finite)))
-                     if len(finite) > 1 else float("nan"), "n": int(len(finite))})
+                     "se": standard_error(finite), "n": int(len(finite))})
     return rows
 
 

@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import pandas as pd
 
-from ..report import markdown_table
+from ..core.tables import markdown_table
 from .keep_remove import KEEP_REMOVE
 
 AXIOM_TITLES = {

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...checks import check_batched
+from ...core.checks import check_batched
 from ...models.vit import ViT, ViTTrace
-from .._target import Target, select_output
+from ...core.targets import Target, select_output
 
 
 def check_vit(model, method: str) -> ViT:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._target import Target
+from ...core.targets import Target
 from ..registry import register
 from ._common import attention_gradients, cls_map, graph_context, identity_like, traced_forward
 

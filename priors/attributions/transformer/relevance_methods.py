@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._target import Target
+from ...core.targets import Target
 from ..registry import register
 from ._common import (attention_gradients, cls_map, graph_context, identity_like, target_indices,
                       traced_forward)

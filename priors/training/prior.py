@@ -8,12 +8,12 @@ from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from torch import Tensor, nn
 
-from .attributions.expected_gradients import References
-from .attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
-from .checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
+from ..attributions.expected_gradients import References
+from ..attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
+from ..core.checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
                      leaf_or_graph_input)
-from .norm_stats import frozen_running_stats
-from .penalties import Penalty, get_penalty
+from ..core.norm_stats import frozen_running_stats
+from ..penalties import Penalty, get_penalty
 from .xdnn import Trusted, assert_homogeneous
 
 
@@ -40,7 +40,7 @@ class Prior:
             batch and in the mode the model is in (training mode during training), that the
             model is nonnegatively homogeneous and fail fast.
         trusted_layers: layer types (or ``"package.module.Class"`` paths) you vouch are
-            nonnegatively homogeneous although they are not on :mod:`priors.xdnn`'s allow-list.
+            nonnegatively homogeneous although they are not on :mod:`priors.training.xdnn`'s allow-list.
         penalty_options: keyword arguments of the penalty, e.g. ``{"floor": 1e-3}`` for
             ``gini`` (see :func:`~priors.penalties.gini_penalty`).
         warmup_steps: ramp the weight linearly from ``weight / warmup_steps`` to ``weight``

@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
-from .attributions import ReferenceSampler
+from ..attributions import ReferenceSampler
 
 
 class ExactResume:

@@ -1,4 +1,4 @@
-"""Selection of the attributed output per example (input checks live in ``priors.checks``)."""
+"""Selection of the attributed output per example (input checks live in ``priors.core.checks``)."""
 from __future__ import annotations
 
 from typing import Union

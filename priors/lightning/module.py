@@ -11,16 +11,16 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, MulticlassAccuracy,
                                          MulticlassAUROC)
 
-from .attributions import ReferenceSampler
-from .batch import parse_batch
-from .checks import (check_input_size, check_labels, explain_inplace,
+from ..attributions import ReferenceSampler
+from ..core.batch import parse_batch
+from ..core.checks import (check_input_size, check_labels, explain_inplace,
                      nonfinite_message)
-from .prior import Prior, check_inputs
+from ..training.prior import Prior, check_inputs
 from .references import auto_references
 from .resume_state import ExactResume
-from .step import backward_to_parameters, prior_step_loss
-from .task import TASKS, task_loss  # noqa: F401 (task_loss: public here too)
-from .xdnn import assert_structurally_homogeneous
+from ..training.step import backward_to_parameters, prior_step_loss
+from ..core.task import TASKS, task_loss  # noqa: F401 (task_loss: public here too)
+from ..training.xdnn import assert_structurally_homogeneous
 
 ON_NONFINITE = ("raise", "skip")
 
@@ -201,7 +201,7 @@ class PriorModule(ExactResume, pl.LightningModule):
 
     def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
         # Restricted to the parameters, penalty and task loss back-propagated one after the
-        # other when that is exact (see priors.step.backward_to_parameters for why).
+        # other when that is exact (see priors.training.step.backward_to_parameters for why).
         step, self._step_loss = self._step_loss, None  # never keep a graph past its backward
         if self.prior is None or "inputs" in kwargs:
             super().backward(loss, *args, **kwargs)

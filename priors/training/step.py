@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .prior import Prior, PriorOutput
-from .task import task_loss
+from ..core.task import task_loss
 
 
 class StepLoss(NamedTuple):

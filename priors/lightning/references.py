@@ -7,8 +7,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from .attributions import ReferenceSampler
-from .batch import parse_batch
+from ..attributions import ReferenceSampler
+from ..core.batch import parse_batch
 
 
 def auto_references(trainer: pl.Trainer, pl_module: pl.LightningModule,
