@@ -23,8 +23,8 @@ from _bench import common_args, print_table, setup, time_interleaved
 from priors.data.decoy_mnist import DecoyMNISTDataModule
 from priors.losses import LossPrior, available_losses
 from priors.models.small_cnn import SmallCNN
-from priors.prior import Prior
-from priors.step import backward_to_parameters, prior_step_loss
+from priors.training.prior import Prior
+from priors.training.step import backward_to_parameters, prior_step_loss
 
 
 def counted(model: torch.nn.Module):

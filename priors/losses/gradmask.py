@@ -6,8 +6,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..attributions._target import select_output
-from ..checks import leaf_or_graph_input
+from ..core.targets import select_output
+from ..core.checks import leaf_or_graph_input
 from .annotations import fit_mask
 from .layers import per_example_sum
 from .registry import register

@@ -22,9 +22,9 @@ from typing import List, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from ..attributions._target import select_output
+from ..core.targets import select_output
 from ..attributions.grad_cam import find_layer
-from ..checks import leaf_or_graph_input
+from ..core.checks import leaf_or_graph_input
 
 Layer = Union[str, nn.Module, None]
 KINDS = ("grad_cam", "ixg")

@@ -6,9 +6,9 @@ from typing import Any, Callable, Dict, Optional
 
 from torch import Tensor
 
-from ..checks import check_weight
-from ..norm_stats import frozen_running_stats
-from ..prior import Prior, PriorOutput
+from ..core.checks import check_weight
+from ..core.norm_stats import frozen_running_stats
+from ..training.prior import Prior, PriorOutput
 from .annotations import annotated_rows, check_mask, check_reason, to_reason
 from .registry import LossSpec, get_loss
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..attributions._target import select_output
-from ..checks import leaf_or_graph_input
+from ..core.targets import select_output
+from ..core.checks import leaf_or_graph_input
 from .registry import register
 
 
