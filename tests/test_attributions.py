@@ -87,7 +87,7 @@ def test_gradient_matches_captum_saliency(kind):
 def test_integrated_gradients_matches_captum(kind, method):
     model, x, target = make_case(kind)
     n = 16
-    ours = integrated_gradients(model, x, target=target, n_steps=n, method=method)
+    ours = integrated_gradients(model, x, target=target, n_steps=n, rule=method)
     theirs = IntegratedGradients(model).attribute(x, target=target, n_steps=n, method=method)
     torch.testing.assert_close(ours, theirs, **CAPTUM_TOL)
 
@@ -99,7 +99,7 @@ def test_trapezoid_is_captum_rescaled(kind):
     # so ours * (n - 1) / n must equal Captum's.
     model, x, target = make_case(kind)
     n = 12
-    ours = integrated_gradients(model, x, target=target, n_steps=n, method="riemann_trapezoid")
+    ours = integrated_gradients(model, x, target=target, n_steps=n, rule="riemann_trapezoid")
     theirs = IntegratedGradients(model).attribute(x, target=target, n_steps=n,
                                                   method="riemann_trapezoid")
     torch.testing.assert_close(ours * (n - 1) / n, theirs, **CAPTUM_TOL)
@@ -268,7 +268,7 @@ def test_log_prob_gradient_takes_no_target():
 def test_bad_ig_method_and_baseline():
     model, x, _ = make_case("mlp_binary")
     with pytest.raises(ValueError, match="gausslegendre"):
-        integrated_gradients(model, x, method="simpson")
+        integrated_gradients(model, x, rule="simpson")
     with pytest.raises(ValueError, match="broadcast"):
         integrated_gradients(model, x, baseline=torch.zeros(3, 5, dtype=x.dtype))
     with pytest.raises(ValueError, match="non-finite"):

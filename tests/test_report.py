@@ -162,3 +162,36 @@ def test_every_non_default_prior_setting_makes_its_own_row(tmp_path):
     by_method = table.set_index("method")
     assert by_method.loc["xg(target=pred)", "test/auroc"] == pytest.approx(0.75)
     assert by_method.loc["xg", "test/auroc"] == pytest.approx(0.71)
+
+
+@pytest.mark.parametrize("weights", [[0.1], [0.01, 0.1, 1.0]])
+def test_plot_with_few_weights_lists_them_evenly_with_methods_side_by_side(tmp_path, weights):
+    from priors.report.plot import table_figure
+
+    root = tmp_path / "multirun"
+    num = 0
+    for seed, base in enumerate(BASE_AUROC[:3]):
+        make_job(root, num, "none", 0.0, seed, test=base, val=0.80); num += 1
+        for w in weights:
+            for method in ("xg", "grad", "eg"):
+                make_job(root, num, method, w, seed, test=base + 0.01, val=0.81); num += 1
+    (ax,) = table_figure(summarize(collect([root]))).axes
+    assert ax.get_xscale() == "linear"  # a log axis over one weight overlaps its tick labels
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{w:g}" for w in weights]
+    # Each weight's methods stand together around its slot, not at opposite ends of the axis.
+    xs = sorted(float(x) for bars in ax.containers for x in bars.lines[0].get_xdata())
+    assert len(xs) == 3 * len(weights)
+    slots = {round(x) for x in xs}
+    assert slots == set(range(len(weights)))
+    assert all(abs(x - round(x)) < 0.3 for x in xs)
+    assert "test/auroc" in ax.get_title() and "sweep" not in ax.get_title()
+
+
+def test_plot_with_many_weights_uses_a_log_axis(tmp_path):
+    from priors.report.plot import table_figure
+
+    root = tmp_path / "multirun"
+    for num, w in enumerate([1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]):
+        make_job(root, num, "xg", w, 0, test=0.7, val=0.8)
+    (ax,) = table_figure(summarize(collect([root]))).axes
+    assert ax.get_xscale() == "log"

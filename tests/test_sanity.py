@@ -20,7 +20,7 @@ from priors.pipeline import run
 
 
 def _normalized(a: torch.Tensor) -> np.ndarray:
-    m = a.abs().sum(1).double().numpy()
+    m = a.sum(1).abs().double().numpy()  # |pixel attribution| (masking.pixel_attribution)
     return m / m.reshape(len(m), -1).max(1).reshape(-1, 1, 1)
 
 

@@ -83,9 +83,14 @@ def test_rollout_equals_a_hand_computed_product():
     eye = torch.eye(37, dtype=torch.float64)
     # Abnar & Zuidema: A_hat = 0.5 A + 0.5 I (rows of A sum to 1), rollout A_hat_2 @ A_hat_1.
     expected = (0.5 * means[1] + 0.5 * eye) @ (0.5 * means[0] + 0.5 * eye)
-    out = get_method("rollout")(model, x)  # 6x6 grid = the image: the upsampling is the identity
+    # 6x6 grid = the image: the upsampling is the identity. start_layer=0: every block.
+    out = get_method("rollout")(model, x, start_layer=0)
     torch.testing.assert_close(out[:, 0], expected[:, 0, 1:].reshape(2, 6, 6), rtol=1e-10,
                                atol=1e-12)
+    # The default start_layer=1 (Chefer et al.'s evaluation setting) leaves block 0 out.
+    last = get_method("rollout")(model, x)
+    torch.testing.assert_close(last[:, 0], (0.5 * means[1] + 0.5 * eye)[:, 0, 1:].reshape(2, 6, 6),
+                               rtol=1e-10, atol=1e-12)
     raw = get_method("raw_attention")(model, x)
     torch.testing.assert_close(raw[:, 0], means[1][:, 0, 1:].reshape(2, 6, 6))
 

@@ -48,10 +48,19 @@ def test_true_attribution_has_low_positive_and_high_negative_area():
     # (positive) or at 0.9 (negative); without it every image is called class 0 (accuracy 0.5).
     np.testing.assert_allclose(good.positive, [1, 1] + [0.5] * 8)
     np.testing.assert_allclose(good.negative, [1] * 9 + [0.5])
-    assert good.positive_auc == pytest.approx((0.1 + 0.075 + 0.35) / 0.9)
-    assert good.negative_auc == pytest.approx((0.8 + 0.075) / 0.9)
+    # As published: trapezoid area over 0..0.9 including the clean accuracy at 0, x 100.
+    assert good.positive_auc == pytest.approx(100 * (0.1 + 0.075 + 0.35))
+    assert good.negative_auc == pytest.approx(100 * (0.8 + 0.075))
+    assert good.clean_accuracy == 1.0
+    # The mean accuracy along the curve, under its own name.
+    assert good.positive_mean_accuracy == pytest.approx((0.1 + 0.075 + 0.35) / 0.9)
+    assert good.negative_mean_accuracy == pytest.approx((0.8 + 0.075) / 0.9)
     bad = perturbation_test(_patch0_model, x, y, -true, patch_size=4)
-    assert bad.positive_auc > good.positive_auc + 0.3 and bad.negative_auc < good.negative_auc - 0.3
+    assert bad.positive_auc > good.positive_auc + 27 and bad.negative_auc < good.negative_auc - 27
+    # A grid without 0 still includes the clean accuracy.
+    short = perturbation_test(_patch0_model, x, y, true, patch_size=4,
+                              fractions=[0.1 * i for i in range(1, 10)])
+    assert short.fractions[0] == 0 and short.positive_auc == pytest.approx(good.positive_auc)
 
 
 def test_named_method_on_a_vit_and_bad_arguments():
@@ -60,7 +69,8 @@ def test_named_method_on_a_vit_and_bad_arguments():
     model = ViT(8, 4, 1, 2, depth=1, heads=1, dim=8).eval()
     x, y = _data()
     res = perturbation_test(model, x, y, "transformer_attribution", patch_size=4, batch_size=16)
-    assert res.positive.shape == (10,) and 0 <= res.positive_auc <= 1
+    assert res.positive.shape == (10,) and 0 <= res.positive_auc <= 90
+    assert 0 <= res.positive_mean_accuracy <= 1
     with pytest.raises(ValueError, match="shaped like"):
         perturbation_test(model, x, y, torch.zeros(40, 1, 4, 4), patch_size=4)
     with pytest.raises(ValueError, match="fractions"):

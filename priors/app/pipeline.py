@@ -8,65 +8,25 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List
 
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ..data.contract import check_datamodule
 from ..lightning.module import PriorModule
+from ..runs.build import (AUTO_SIZES, WEIGHTS_FILE, build_datamodule,  # noqa: F401 (public here too)
+                          build_model)
 from .resolvers import register_resolvers
 
 register_resolvers()  # the configs this pipeline instantiates use them
 
 log = logging.getLogger(__name__)
 
-# Model config keys that train.py fills from the datamodule when set to "auto".
-AUTO_SIZES = {
-    "in_features": lambda dm: dm.num_features,
-    "out_features": lambda dm: dm.num_classes,
-    "num_classes": lambda dm: dm.num_classes,
-    "in_channels": lambda dm: getattr(dm, "in_channels", 3),
-}
-
-
-def _auto_sizes(model_cfg: DictConfig, datamodule: Any) -> Dict[str, Any]:
-    sizes = {}
-    for key, getter in AUTO_SIZES.items():
-        if model_cfg.get(key) == "auto":
-            try:
-                sizes[key] = getter(datamodule)
-            except AttributeError as err:
-                raise ValueError(f"model.{key}=auto but the datamodule has no such size: {err}")
-    return sizes
-
-
 def _instantiate_dict(cfg: DictConfig | None) -> List[Any]:
     if not cfg:
         return []
     return [instantiate(c) for c in cfg.values() if c is not None and "_target_" in c]
-
-
-def build_datamodule(cfg: DictConfig) -> Any:
-    """The config's datamodule, seeded, prepared and set up for fitting."""
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    # What the rest of the pipeline reads from the datamodule, checked once with a clear error.
-    check_datamodule(datamodule, need_test=bool(cfg.get("test", True)))
-    return datamodule
-
-
-def build_model(cfg: DictConfig, datamodule: Any) -> torch.nn.Module:
-    """The config's model with its ``auto`` sizes read from ``datamodule``."""
-    # Seed again so the initial weights depend on the seed only, not on data loading.
-    pl.seed_everything(cfg.seed, workers=True)
-    return instantiate(cfg.model, **_auto_sizes(cfg.model, datamodule))
 
 
 def build(cfg: DictConfig):
@@ -94,8 +54,6 @@ def build(cfg: DictConfig):
     return datamodule, module, trainer
 
 
-# The selected weights of a run (the model's state_dict), next to result.json.
-WEIGHTS_FILE = "model.pt"
 
 
 def run(cfg: DictConfig) -> Dict[str, float]:

@@ -15,12 +15,12 @@ from .guided_backprop import guided_backprop
 from .grad_cam import grad_cam
 from .guided_grad_cam import guided_grad_cam
 from .random_attribution import random_attribution
-from .transformer import (attention_gradcam, gradient_weighted_attention, partial_lrp,
+from .transformer import (attention_gradcam, full_lrp, gradient_weighted_attention, partial_lrp,
                           raw_attention, rollout, transformer_attribution)
 
 __all__ = [
     "AttributionMethod", "ReferenceSampler", "attention_gradcam", "attribute",
-    "available_methods", "expected_gradients", "get_method", "grad_cam", "gradient",
+    "available_methods", "expected_gradients", "full_lrp", "get_method", "grad_cam", "gradient",
     "gradient_weighted_attention", "guided_backprop", "guided_grad_cam", "input_x_gradient",
     "integrated_gradients", "log_prob_gradient", "noise_tunnel", "partial_lrp",
     "random_attribution", "raw_attention", "register", "register_method", "resolve_method",

@@ -24,10 +24,14 @@ MEAN_DRAWS = 4096
 _MEAN_CACHE: "weakref.WeakKeyDictionary[Any, Tensor]" = weakref.WeakKeyDictionary()
 
 
-def gaussian_blur(inputs: Tensor, sigma: float) -> Tensor:
+def gaussian_blur(inputs: Tensor, sigma: float = 4.0) -> Tensor:
     """Images blurred over their last two (spatial) dimensions with a Gaussian of std ``sigma``
     pixels: ``torchvision.transforms.functional.gaussian_blur`` with kernel size
-    ``2 * ceil(3 sigma) + 1``, clipped to ``2 * side - 1`` (the reflect padding's limit)."""
+    ``2 * ceil(3 sigma) + 1``, clipped to ``2 * side - 1`` (the reflect padding's limit).
+
+    The one blur of the package: IG's ``"blur"`` baseline and the keep/remove metrics' image
+    fill (:mod:`priors.evaluation.masking`: a removed pixel looks like its blurred
+    neighbourhood, not a constant)."""
     from torchvision.transforms.functional import gaussian_blur as tv_blur
 
     if inputs.dim() < 3:

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
-from ..core.checks import check_batched, check_finite
+from ..core.checks import check_batched, check_finite, check_integer
 from ..core.targets import Target, chunks, interleave_target, select_output, slice_target
 from .registry import register
 
@@ -142,9 +142,7 @@ def expected_gradients(
             (bounds memory; the draws, hence the result, do not depend on it); ``None``: all.
     """
     check_batched(inputs)
-    if isinstance(k, bool) or not float(k).is_integer() or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    k = int(k)
+    k = check_integer(k, "k", minimum=1)
     batch = inputs.shape[0]
     refs = draw_references(references, batch * k, inputs)
     x = inputs.repeat_interleave(k, dim=0)

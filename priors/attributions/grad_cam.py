@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..core.checks import check_batched, leaf_or_graph_input
 from ..core.targets import Target, select_output
+from .cnn_layers import default_cam_layer
 from .registry import register
 
 Layer = Union[None, str, nn.Module]
@@ -16,11 +17,15 @@ Layer = Union[None, str, nn.Module]
 
 def find_layer(model: nn.Module, layer: Layer = None) -> nn.Module:
     """``layer`` as a module of ``model``: a module, a dotted name (``"features.3"``) or ``None``
-    for the last ``nn.Conv2d`` in registration order (``model.modules()``), which is the last
-    one applied in sequential networks."""
+    for the family's layer on torchvision CNNs (:mod:`.cnn_layers`: ``layer4`` of a ResNet,
+    ``features`` of VGG, EfficientNet, ConvNeXt ...), else the last ``nn.Conv2d`` in
+    registration order (``model.modules()``), which is the last one applied in sequential
+    networks."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"Grad-CAM hooks a layer of the model, so the model must be an "
                         f"nn.Module, got {type(model).__name__}")
+    if layer is None and default_cam_layer(model) is not None:
+        layer = default_cam_layer(model)  # torchvision ResNet: layer4, VGG ...: features
     if layer is None:
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
         if not convs:
@@ -97,7 +102,9 @@ def grad_cam(
 
     Args:
         layer: the layer whose output is :math:`A` (a module of ``model`` or its dotted name);
-            ``None``: the last ``nn.Conv2d`` (see :func:`find_layer`).
+            ``None``: the family's layer on torchvision CNNs (``layer4`` of a ResNet,
+            ``features`` of VGG, EfficientNet, ConvNeXt), else the last ``nn.Conv2d`` (see
+            :func:`find_layer`).
         create_graph: keep the graph (differentiable w.r.t. the parameters).
     """
     check_batched(inputs)

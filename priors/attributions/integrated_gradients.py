@@ -1,6 +1,7 @@
 """Integrated Gradients with Riemann and Gauss-Legendre quadrature."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
@@ -12,40 +13,60 @@ from ..core.targets import Target, repeat_target, select_output
 from .baselines import Baseline, make_baseline
 from .registry import register
 
-METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+# The quadrature rule was called ``method`` (Captum's name), which is also the key that names
+# the attribution method (``Prior("ig", ..., method=...)`` could not pass it).
+RENAMED = {"method": "rule"}
 
 
-def quadrature(n_steps: int, method: str = "gausslegendre") -> Tuple[np.ndarray, np.ndarray]:
+def quadrature(n_steps: int, rule: str = "gausslegendre") -> Tuple[np.ndarray, np.ndarray]:
     """Nodes ``alpha`` in [0, 1] and weights (summing to 1) of an ``n_steps``-point rule."""
-    if n_steps < 1 or (method == "riemann_trapezoid" and n_steps < 2):
+    if n_steps < 1 or (rule == "riemann_trapezoid" and n_steps < 2):
         raise ValueError(f"n_steps must be >= 1 (>= 2 for riemann_trapezoid), got {n_steps}")
     n = n_steps
-    if method == "riemann_left":
+    if rule == "riemann_left":
         alphas, weights = np.arange(n) / n, np.full(n, 1.0 / n)
-    elif method == "riemann_right":
+    elif rule == "riemann_right":
         alphas, weights = np.arange(1, n + 1) / n, np.full(n, 1.0 / n)
-    elif method == "riemann_middle":
+    elif rule == "riemann_middle":
         alphas, weights = (np.arange(n) + 0.5) / n, np.full(n, 1.0 / n)
-    elif method == "riemann_trapezoid":
+    elif rule == "riemann_trapezoid":
         alphas = np.linspace(0.0, 1.0, n)
         weights = np.full(n, 1.0 / (n - 1))
         weights[[0, -1]] = 0.5 / (n - 1)
-    elif method == "gausslegendre":
+    elif rule == "gausslegendre":
         nodes, w = np.polynomial.legendre.leggauss(n)
         alphas, weights = (nodes + 1.0) / 2.0, w / 2.0
     else:
-        raise ValueError(f"unknown integration method {method!r}; choose one of {METHODS}")
+        raise ValueError(f"unknown quadrature rule {rule!r}; choose one of {RULES}")
     return alphas, weights
 
 
-@register("ig", aliases=("integrated_gradients",))
+def _refuse_renamed(fn: Callable) -> Callable:
+    """Direct calls with an old keyword fail naming the new one (the registry's
+    ``check_hparams`` says the same for calls through it)."""
+
+    @functools.wraps(fn)  # the registry reads the hyperparameters through __wrapped__
+    def call(*args: Any, **kwargs: Any) -> Tensor:
+        for old, new in RENAMED.items():
+            if old in kwargs:
+                raise TypeError(f"{fn.__name__}: the quadrature rule is now called {new}= "
+                                f"({old}= names the attribution method): pass {new}="
+                                f"{kwargs[old]!r}")
+        return fn(*args, **kwargs)
+
+    return call
+
+
+@register("ig", aliases=("integrated_gradients",), renamed=RENAMED)
+@_refuse_renamed
 def integrated_gradients(
     model: Callable[[Tensor], Tensor],
     inputs: Tensor,
     baseline: Baseline = None,
     target: Target = None,
     n_steps: int = 128,
-    method: str = "gausslegendre",
+    rule: str = "gausslegendre",
     internal_batch_size: Optional[int] = None,
     create_graph: bool = False,
     references: Any = None,
@@ -69,8 +90,12 @@ def integrated_gradients(
             ``"uniform"`` (uniform noise in each example's value range, seeded by ``seed``);
             see :func:`priors.attributions.baselines.make_baseline`.
         n_steps: number of quadrature nodes.
-        method: one of ``riemann_left``, ``riemann_right``, ``riemann_middle``,
-            ``riemann_trapezoid``, ``gausslegendre`` (same nodes and weights as Captum's rules).
+        rule: the quadrature rule, one of ``riemann_left``, ``riemann_right``,
+            ``riemann_middle``, ``riemann_trapezoid``, ``gausslegendre`` (Captum calls this
+            ``method``; here ``method`` names the attribution method). Nodes and weights equal
+            Captum's for the left, right, middle and Gauss-Legendre rules; for the trapezoid rule
+            the nodes are Captum's but the weights differ: ours are the trapezoid rule's (summing
+            to 1), Captum's are ``1/n`` with halved end weights, summing to ``(n - 1) / n``.
         internal_batch_size: at most this many interpolated examples per forward/backward,
             bounding memory; ``None`` evaluates all ``n_steps * B`` points at once.
         create_graph: keep the graph for a penalty on the attributions (double backward).
@@ -82,7 +107,7 @@ def integrated_gradients(
     check_batched(inputs)
     base = make_baseline(inputs, baseline, references=references, blur_sigma=blur_sigma,
                          seed=seed)
-    alphas, weights = quadrature(n_steps, method)
+    alphas, weights = quadrature(n_steps, rule)
     batch = inputs.shape[0]
     if internal_batch_size is None:
         steps_per_chunk = n_steps

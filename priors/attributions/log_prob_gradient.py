@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..core.checks import check_batched, leaf_or_graph_input
+from ..core.targets import is_single_output
 from .registry import register
 
 
@@ -16,7 +17,7 @@ def summed_log_probs(outputs: Tensor) -> Tensor:
 
     A single logit ``z`` is a Bernoulli model: ``log sigmoid(z) + log sigmoid(-z)``.
     """
-    if outputs.dim() == 1 or (outputs.dim() == 2 and outputs.shape[1] == 1):
+    if is_single_output(outputs):
         z = outputs.reshape(-1)
         # == log sigmoid(z) + log sigmoid(-z); softplus is much faster than logsigmoid on CPU.
         return -(F.softplus(z) + F.softplus(-z))

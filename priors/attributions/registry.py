@@ -27,6 +27,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from torch import Tensor
 
+from ..core.checks import check_integer
+
 # Arguments of the call convention itself; every other keyword argument is a hyperparameter.
 _CONVENTION = ("model", "inputs", "target", "create_graph", "outputs", "references", "baseline")
 
@@ -60,6 +62,7 @@ class AttributionMethod:
         differentiable: ``create_graph=True`` gives attributions differentiable w.r.t. the
             parameters, so the method can be a training prior.
         hparams: hyperparameter names and defaults, from the function's signature.
+        renamed: old hyperparameter names -> new ones; an old name fails saying the new one.
         summary: one line for listings (first line of the docstring by default).
     """
 
@@ -78,11 +81,17 @@ class AttributionMethod:
     accepts_baseline: bool = False
     accepts_references: bool = False
     hparams: Mapping[str, Any] = field(default_factory=dict)
+    renamed: Mapping[str, str] = field(default_factory=dict)
     summary: str = ""
 
     def check_hparams(self, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
         """Validated hyperparameters: unknown names and wrong types fail with the valid ones named."""
         unknown = sorted(set(kwargs) - set(self.hparams))
+        old = [k for k in unknown if k in self.renamed]
+        if old:
+            raise ValueError(f"attribution method {self.name!r}: hyperparameter {old[0]} is now "
+                             f"called {self.renamed[old[0]]}; pass {self.renamed[old[0]]}="
+                             f"{kwargs[old[0]]!r}")
         if unknown:
             valid = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items()) or "none"
             raise ValueError(f"attribution method {self.name!r} has no hyperparameter "
@@ -92,10 +101,7 @@ class AttributionMethod:
             default = self.hparams[key]
             # An int hyperparameter (k, n_steps, n_samples) must not silently truncate 2.5 to 2.
             if isinstance(default, int) and not isinstance(default, bool):
-                if isinstance(value, bool) or not float(value).is_integer():
-                    raise ValueError(f"{self.name}: hyperparameter {key} must be an integer, "
-                                     f"got {value!r}")
-                value = int(value)
+                value = check_integer(value, f"{self.name}: hyperparameter {key}")
             out[key] = value
         return out
 
@@ -132,6 +138,7 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
              complete: bool = False, requires_conv: bool = False, requires_vit: bool = False,
              uses_target: bool = True,
              differentiable: bool = True, stochastic: bool = False,
+             renamed: Optional[Mapping[str, str]] = None,
              summary: str = "") -> Callable[[Callable], Callable]:
     """Decorator registering an attribution function under ``name`` (returns it unchanged)."""
 
@@ -156,7 +163,7 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
             differentiable=differentiable,
             stochastic=stochastic,
             accepts_baseline="baseline" in params, accepts_references="references" in params,
-            hparams=hparams,
+            hparams=hparams, renamed=dict(renamed or {}),
             summary=summary or (doc[0] if doc else name)))
         return fn
 
@@ -185,8 +192,12 @@ def resolve_method(name: str) -> str:
     return key
 
 
-def get_method(name: str) -> AttributionMethod:
-    """The registered :class:`AttributionMethod` for a name or alias."""
+def get_method(name: Any) -> AttributionMethod:
+    """The registered :class:`AttributionMethod` for a name or alias; a callable or a Captum
+    attribution object is wrapped (:func:`priors.attributions.custom.as_method`)."""
+    if not isinstance(name, str):
+        from .custom import as_method  # custom imports this module
+        return as_method(name)
     return _REGISTRY[resolve_method(name)]
 
 

@@ -11,9 +11,12 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 from torch.utils.data import default_collate
 
-from ..attributions import ReferenceSampler, get_method
+from ..attributions import get_method
 from ..core.batch import BatchFn, parse_batch, resolve_callable
+from ..core.targets import attribution_target, check_target_choice, predicted_class
+from ..core.outputs import select_logits
 from ..penalties.gini import gini
+from ..lightning.references import training_references
 from .attribution_plots import feature_bars, image_grid
 
 log = logging.getLogger(__name__)
@@ -58,8 +61,7 @@ class AttributionMaps(pl.Callback):
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         if n_examples is not None and int(n_examples) < 1:
             raise ValueError(f"n_examples must be >= 1, got {n_examples}")
-        if target not in ("label", "pred"):
-            raise ValueError(f"target must be 'label' or 'pred', got {target!r}")
+        check_target_choice(target)
         if method is not None:
             get_method(method).check_hparams(hparams)  # unknown names fail at construction
         self.every_n_epochs = int(every_n_epochs)
@@ -130,22 +132,16 @@ class AttributionMaps(pl.Callback):
         references = None
         if spec.accepts_references and datamodule is not None and hasattr(datamodule,
                                                                           "train_dataset"):
-            sampler = ReferenceSampler(datamodule.train_dataset, seed=self.seed)
-            references = lambda k: sampler(k).to(device)  # noqa: E731
+            references = training_references(datamodule.train_dataset, self.seed, pl_module,
+                                             self.batch_fn)
         was_training = model.training
         model.eval()
         try:
             with torch.enable_grad(), torch.inference_mode(False):
                 with torch.no_grad():
-                    out = model(x)
-                single = out.dim() == 1 or out.shape[1] == 1
-                pred = (out.reshape(-1) > 0).long() if single else out.argmax(1)
-                if single or not spec.uses_target:
-                    target = None
-                elif self.target == "pred" or y is None:
-                    target = pred
-                else:
-                    target = y.to(device).long()
+                    out = select_logits(model(x))
+                pred = predicted_class(out)
+                target = attribution_target(out, y, self.target, spec.uses_target)
                 attr = spec(model, x.clone(), target, references=references, **hparams)
         finally:
             model.train(was_training)

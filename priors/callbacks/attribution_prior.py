@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ..attributions.expected_gradients import References
 from ..core.batch import BatchFn, parse_batch, resolve_callable
 from ..core.checks import check_input_size, explain_inplace
+from ..core.outputs import select_logits
 from ..lightning.references import auto_references
 from ..training.prior import Prior, check_inputs
 from .capture import ModelCapture
@@ -268,8 +269,12 @@ class AttributionPrior(pl.Callback):
                 "the LightningModule's own forward)")
         out = capture.output
         if not isinstance(out, Tensor):
-            raise TypeError(f"AttributionPrior: module {name!r} returned {type(out).__name__}, "
-                            "not a logits tensor; pass model='<submodule returning the logits>'")
+            try:  # a tuple / dict / ModelOutput: its logits by the default rule
+                out = select_logits(out)
+            except ValueError as err:
+                raise TypeError(f"AttributionPrior: module {name!r} returned "
+                                f"{type(out).__name__} and no logits could be selected ({err}); "
+                                "pass model='<submodule returning the logits>'") from None
         xin = capture.input
         if out.dim() not in (1, 2) or out.shape[0] != xin.shape[0]:
             raise ValueError(f"AttributionPrior: module {name!r} returned shape "

@@ -7,7 +7,10 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ..attributions import ReferenceSampler, get_method
+from ..attributions import get_method
+from ..core.targets import attribution_target
+from ..lightning.references import training_references
+from ..core.outputs import select_logits
 
 
 class AttributionShare(pl.Callback):
@@ -63,9 +66,8 @@ class AttributionShare(pl.Callback):
 
     def _attribute(self, model, x: Tensor, references) -> Tensor:
         with torch.no_grad():
-            out = model(x)
-        # Multi-class models: attribute the predicted class.
-        target = None if out.dim() == 1 or out.shape[1] == 1 else out.argmax(1)
+            out = select_logits(model(x))
+        target = attribution_target(out, choice="pred")  # several classes: the predicted one
         return self.spec(model, x, target, references=references, **self.hparams)
 
     def compute(self, datamodule, model: torch.nn.Module) -> Dict[str, float]:
@@ -81,7 +83,8 @@ class AttributionShare(pl.Callback):
         gen = torch.Generator().manual_seed(self.seed)
         if len(x) > self.max_examples:
             x = x[torch.randperm(len(x), generator=gen)[: self.max_examples]]
-        references = (ReferenceSampler(datamodule.train_dataset, seed=self.seed)
+        module = self._module if isinstance(self._module, pl.LightningModule) else None
+        references = (training_references(datamodule.train_dataset, self.seed, module)
                       if self.spec.accepts_references else None)
         device = next(model.parameters()).device
         on_mask = total = 0.0
@@ -89,8 +92,7 @@ class AttributionShare(pl.Callback):
         model.eval()
         try:
             for chunk in x.split(self.batch_size):
-                refs = ((lambda n: references(n).to(device)) if references is not None else None)
-                attr = self._attribute(model, chunk.to(device), refs).detach().abs()
+                attr = self._attribute(model, chunk.to(device), references).detach().abs()
                 on_mask += float(attr[:, mask.to(device)].sum())
                 total += float(attr.sum())
         finally:

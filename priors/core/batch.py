@@ -1,10 +1,11 @@
 """Reading ``(x, y[, mask])`` from a batch: one parser for PriorModule and the callbacks."""
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from torch import Tensor
+
+from .dotted import import_dotted
 
 BatchFn = Callable[[Any], Any]
 
@@ -62,9 +63,4 @@ def resolve_callable(fn: Union[None, str, Callable], name: str) -> Optional[Call
     """A callable, or one imported from a ``"package.module.function"`` path (for Hydra)."""
     if fn is None or callable(fn):
         return fn
-    module_name, _, attr = str(fn).rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"{name}={fn!r} is neither a callable nor an importable "
-                         f"'package.module.function' path: {err}") from None
+    return import_dotted(str(fn), f"{name}={fn!r} (neither a callable nor a dotted path)")

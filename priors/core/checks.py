@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from typing import Iterator, Optional, Tuple
 
 import torch
@@ -56,6 +57,36 @@ def check_float_inputs(inputs: Tensor, name: str = "inputs") -> None:
         raise TypeError(f"{name} must be floating point to be attributed, got dtype "
                         f"{inputs.dtype}; convert them (e.g. x.float() / 255 for uint8 images) "
                         "in the dataset or in on_after_batch_transfer")
+
+
+class NotAnIntegerError(TypeError, ValueError):
+    """An argument that must be an integer is not one. Both a ``TypeError`` and a
+    ``ValueError``: ``2.5`` is the wrong kind of value, and callers have caught either."""
+
+
+def check_integer(value: object, name: str, minimum: Optional[int] = None) -> int:
+    """``value`` as an ``int``, the one integer-argument check of the package.
+
+    Accepted: Python and numpy integers, and floats with an integral value (``2.0``: what
+    YAML's ``1e3``, a sweeper's float suggestion or ``n / 2`` give; nothing is truncated).
+    Refused with :class:`NotAnIntegerError`: bools (``True`` is no count), strings,
+    non-integral or non-finite numbers. Below ``minimum``: ``ValueError``.
+
+    >>> check_integer(2.0, "k"), check_integer(3, "k", minimum=1)
+    (2, 3)
+    >>> check_integer(2.5, "k")
+    Traceback (most recent call last):
+    ...
+    priors.core.checks.NotAnIntegerError: k must be an integer, got 2.5
+    """
+    integral = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())
+    if isinstance(value, bool) or not integral:
+        raise NotAnIntegerError(f"{name} must be an integer, got {value!r}")
+    value = int(value)  # type: ignore[call-overload]
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 def check_weight(weight: object, name: str = "prior weight") -> float:

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_labels
+from .targets import is_single_output
+from .outputs import select_logits
 
 TASKS = ("binary", "multiclass")
 
@@ -15,11 +17,12 @@ def task_loss(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] 
               check: bool = True) -> Tensor:
     """Binary: BCE with logits on a single logit; multi-class: cross-entropy. Labels are checked
     first (``check``): binary ones in {0, 1}, class ones integral and in range, none NaN."""
+    outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
     if check:
         check_labels(y, task, num_classes)
     if task == "binary":
-        if outputs.dim() == 2 and outputs.shape[1] == 1:
-            outputs = outputs[:, 0]
+        if is_single_output(outputs):
+            outputs = outputs.reshape(-1)
         if outputs.shape != y.shape:
             raise ValueError(
                 f"binary task: model outputs {tuple(outputs.shape)} and labels {tuple(y.shape)} "

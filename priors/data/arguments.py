@@ -6,13 +6,14 @@ is expected, so a bad Hydra override fails at construction, not deep inside ``se
 
 from __future__ import annotations
 
-import numpy as np
+from priors.core.checks import check_integer
 
 __all__ = ["check_batch_size", "check_fraction", "check_int", "check_seed"]
 
 
 def check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an ``int`` >= ``minimum`` (bools are rejected: ``True`` is not a size).
+    """``value`` as an ``int`` >= ``minimum``: :func:`priors.core.checks.check_integer`
+    (integral floats such as ``100.0`` accepted; bools rejected: ``True`` is not a size).
 
     >>> check_int("n_train", 100, 1)
     100
@@ -21,11 +22,7 @@ def check_int(name: str, value, minimum: int) -> int:
     ...
     ValueError: n_train must be >= 1, got 0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_integer(value, name, minimum)
 
 
 def check_fraction(name: str, value) -> float:
@@ -42,11 +39,7 @@ def check_fraction(name: str, value) -> float:
 
 def check_batch_size(batch_size) -> int | None:
     """An integer batch size, or ``None``; ``None`` or ``<= 0`` later means one full batch."""
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-    ):
-        raise TypeError(f"batch_size must be an integer or None, got {batch_size!r}")
-    return None if batch_size is None else int(batch_size)
+    return None if batch_size is None else check_integer(batch_size, "batch_size (or None)")
 
 
 def check_seed(seed) -> int:

@@ -16,16 +16,21 @@ from .keep_remove import KEEP_REMOVE, MaskMetric, keep_remove, mask_curve, task_
 from .load import LoadedRun, dataset_tensors, find_runs, load_run, run_config
 from .masking import (feature_mean, feature_scores, gaussian_blur, geometric_fractions,
                       iter_masked, mask_fraction, masked_grid, rank_features, ranks_from_order)
-from .perturbation import PerturbationResult, patch_scores, perturbation_test, remove_patches
+from .perturbation import (PerturbationResult, patch_scores, perturbation_protocol,
+                           perturbation_test, remove_patches)
 from .run import METRICS, evaluate_run
+from .functional import evaluate, evaluate_loader
+from .metrics import available_metrics, get_metric, metric_table
 
 __all__ = [
-    "KEEP_REMOVE", "METRICS", "LoadedRun", "MaskMetric", "SplitReLULayer", "completeness",
+    "KEEP_REMOVE", "METRICS", "available_metrics", "evaluate", "evaluate_loader", "get_metric",
+    "metric_table", "LoadedRun", "MaskMetric", "SplitReLULayer", "completeness",
     "compute_attributions", "dataset_tensors", "evaluate_run", "feature_mean", "feature_scores",
     "find_runs",
     "gaussian_blur", "geometric_fractions", "implementation_invariance", "iter_masked",
     "keep_remove", "load_run", "mask_curve", "mask_fraction", "masked_grid", "method_specs",
-    "PerturbationResult", "patch_scores", "perturbation_test", "remove_patches",
+    "PerturbationResult", "patch_scores", "perturbation_protocol", "perturbation_test",
+    "remove_patches",
     "rank_features", "ranks_from_order", "run_config", "sensitivity", "split_available",
     "split_hidden_layer", "task_score", "xg_equals_ig",
 ]

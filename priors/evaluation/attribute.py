@@ -16,16 +16,26 @@ from ..core.targets import Target, slice_target
 SPEC_KEYS = ("method", "label")
 
 
+def _label(method: Any) -> str:
+    """A method's label in results: its name, a callable's ``__name__``, a Captum class name."""
+    if isinstance(method, str):
+        return method
+    return getattr(method, "__name__", type(method).__name__)
+
+
 def method_specs(methods: Mapping[str, Any] | list) -> Dict[str, Dict[str, Any]]:
     """Normalize ``{label: {method: name, **hparams}}``, ``{label: name}`` or ``[name, ...]``
-    to ``{label: {"method": name, **hparams}}`` (a spec's ``method`` defaults to its label)."""
+    to ``{label: {"method": name, **hparams}}`` (a spec's ``method`` defaults to its label).
+    A method may also be a callable ``(model, inputs, target) -> attributions`` or a Captum
+    attribution object, listed under its label (``{"my_ig": IntegratedGradients(model)}``)."""
     if isinstance(methods, (list, tuple)):
-        methods = {str(m): {"method": str(m)} for m in methods}
+        methods = {_label(m): {"method": m} for m in methods}
     out = {}
     for label, spec in methods.items():
         if spec is None:
             continue
-        spec = {"method": spec} if isinstance(spec, str) else dict(spec)
+        # A name, a callable or a Captum object alone, or a spec mapping with hyperparameters.
+        spec = dict(spec) if isinstance(spec, Mapping) else {"method": spec}
         spec.setdefault("method", label)
         out[str(spec.pop("label", label))] = spec
     return out

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attributions import get_method
-from ..core.targets import Target, interleave_target, select_output
+from ..core.targets import Target, interleave_target, is_single_output, select_output
 from ..training.xdnn import find_non_homogeneous
 from .attribute import compute_attributions, method_specs
 
@@ -37,7 +37,7 @@ def _baseline(x: Tensor, baseline: Optional[Tensor]) -> Tensor:
 
 @torch.no_grad()
 def _selected(model, x: Tensor, target: Target) -> Tensor:
-    return select_output(model(x), target).float()
+    return select_output(model(x), target).double()  # float32 would round outputs ~1e4 to 1e-3
 
 
 def _reference_mean_output(model, references: Any, target: Target, batch: int) -> Tensor:
@@ -48,8 +48,10 @@ def _reference_mean_output(model, references: Any, target: Target, batch: int) -
     if isinstance(target, Tensor) and target.dim():
         # Per-example targets: the mean of each target's output over all references.
         out = out.reshape(len(refs), -1)
-        return out.float().mean(0)[target] if out.shape[1] > 1 else out.float().mean().expand(batch)
-    return select_output(out, target).float().mean().expand(batch)
+        if is_single_output(out):
+            return out.double().mean().expand(batch)
+        return out.double().mean(0)[target]
+    return select_output(out, target).double().mean().expand(batch)
 
 
 def completeness(model, x: Tensor, methods: Mapping[str, Any] | list, target: Target = None,
@@ -77,7 +79,7 @@ def completeness(model, x: Tensor, methods: Mapping[str, Any] | list, target: Ta
         else:
             ref_out, kind = _selected(model, torch.zeros_like(x), target), "zero"
         delta = fx - ref_out
-        error = (attrs[label].flatten(1).sum(1).float() - delta).abs()
+        error = (attrs[label].flatten(1).double().sum(1) - delta).abs()
         scale = float(delta.abs().mean())
         rel = float(error.mean()) / scale if scale > 0 else float("nan")
         rows.append({"method": label, "baseline": kind, "examples": len(x),

@@ -30,10 +30,11 @@ import pandas as pd
 import torch
 from scipy.integrate import trapezoid
 from torch import Tensor
-from torchmetrics.functional.classification import binary_auroc, multiclass_accuracy
+from torchmetrics.functional.classification import multiclass_accuracy
 from tqdm.auto import tqdm
 
 from ..core.targets import Target, select_output
+from .auroc import auroc
 from .masking import Fill, geometric_fractions, iter_masked, rank_features
 
 
@@ -66,7 +67,7 @@ def get_mask_metric(name: str) -> MaskMetric:
 def task_score(outputs: Tensor, y: Tensor, task: str, num_classes: Optional[int] = None) -> float:
     """AUROC of single-logit outputs (binary) or accuracy of ``(N, C)`` logits (multi-class)."""
     if task == "binary":
-        return float(binary_auroc(torch.sigmoid(outputs.reshape(-1).float()), y.long()))
+        return auroc(outputs, y)  # ranks the logits: a float32 sigmoid ties above ~16.6
     if task == "multiclass":
         classes = num_classes or outputs.shape[1]
         return float(multiclass_accuracy(outputs.float(), y.long(), classes, average="micro"))

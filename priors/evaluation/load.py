@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from ..core.batch import parse_batch
-from ..pipeline import WEIGHTS_FILE, build_datamodule, build_model
+from ..runs.build import WEIGHTS_FILE, build_datamodule, build_model
 
 
 @dataclass

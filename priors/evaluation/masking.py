@@ -4,7 +4,10 @@ The building blocks of the keep/remove metrics (Lundberg et al., Nature MI 2020)
 retraining benchmarks such as ROAR (Hooker et al., NeurIPS 2019):
 
 * :func:`rank_features` orders the features of each example by attribution (images: one
-  score per pixel, the attribution summed over channels, so whole pixels are kept or removed);
+  score per pixel, :func:`pixel_attribution`, so whole pixels are kept or removed); the one
+  ranking of the package, used by keep/remove, ROAR/KAR (:mod:`~priors.evaluation.roar_data`)
+  and, for the maps they compare, the sanity checks (:func:`~priors.evaluation.similarity.
+  normalize_maps`);
 * :func:`mask_fraction` keeps (or removes) the top ``fraction`` of each example's ranking and
   fills the other (or those) features with a replacement value;
 * :func:`masked_grid` does the same for a whole grid of fractions at once, as one tensor
@@ -16,12 +19,13 @@ retraining benchmarks such as ROAR (Hooker et al., NeurIPS 2019):
 """
 from __future__ import annotations
 
-import math
 from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..attributions.baselines import gaussian_blur  # noqa: F401 (the image fill, public here)
 
 MODES = ("positive", "negative", "absolute")
 Fill = Union[float, Tensor]
@@ -41,14 +45,33 @@ def is_image_batch(x: Tensor) -> bool:
     return x.dim() == 4
 
 
+def pixel_attribution(attr: Tensor) -> Tensor:
+    """A pixel's attribution, ``(B, C, H, W) -> (B, H, W)``: the sum over its channels.
+
+    The one pixel score of the package (keep/remove, ROAR/KAR, the sanity checks' maps), and
+    why the sum and not ``|a|`` summed over channels: a metric masks whole pixels, and the
+    change of the output when a pixel is replaced is, to first order, the sum of its channels'
+    attributions (for complete methods such as IG, EG and X-Gradient these sums add up to
+    ``f(x) - f(baseline)``), so channels of opposite sign cancel. ``|a|`` summed over channels
+    (what Adebayo et al.'s visualizations and the earlier ROAR code used) would rank such a
+    pixel high although removing it changes little. The two agree for one-channel images
+    (digits, MNIST) and for same-signed channels; they differ for RGB maps whose channels
+    disagree in sign.
+    """
+    if attr.dim() != 4:
+        raise ValueError(f"pixel scores need (B, C, H, W) attributions, got {tuple(attr.shape)}")
+    return attr.sum(1)
+
+
 def feature_scores(attr: Tensor, mode: str = "absolute", pixel_level: Optional[bool] = None
                    ) -> Tensor:
     """Per-example feature scores ``(B, F)``, higher = ranked first.
 
     ``mode``: ``positive`` (the attribution itself), ``negative`` (its negation) or
-    ``absolute`` (its magnitude). With ``pixel_level`` (default: for 4-D inputs) the attribution
-    is first summed over the channel dimension, so a pixel's channels share one score; the
-    sign of that sum decides for ``positive``/``negative`` and its magnitude for ``absolute``.
+    ``absolute`` (its magnitude). With ``pixel_level`` (default: for 4-D inputs) the score is
+    the pixel's :func:`pixel_attribution` (the sum over channels), so a pixel's channels share
+    one score; the sign of that sum decides for ``positive``/``negative`` and its magnitude for
+    ``absolute``.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -57,11 +80,11 @@ def feature_scores(attr: Tensor, mode: str = "absolute", pixel_level: Optional[b
     if pixel_level is None:
         pixel_level = is_image_batch(attr)
     if pixel_level:
-        if attr.dim() != 4:
-            raise ValueError(f"pixel_level ranking needs (B, C, H, W) attributions, got "
-                             f"{tuple(attr.shape)}")
-        attr = attr.sum(1)
-    scores = attr.flatten(1).float()
+        attr = pixel_attribution(attr)
+    # float64 stays float64 (a float32 cast ties 1 + 1e-9 with 1); half precision is widened.
+    scores = attr.flatten(1)
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.float()
     if mode == "negative":
         return -scores
     if mode == "absolute":
@@ -84,6 +107,13 @@ def rank_features(attr: Tensor, mode: str = "absolute", pixel_level: Optional[bo
     from ``tie_seed`` (``None``: by index), so that constant attributions are no ranking at all.
     """
     scores = feature_scores(attr, mode, pixel_level)
+    return rank_scores(scores, tie_seed), (scores >= 0).sum(1)
+
+
+def rank_scores(scores: Tensor, tie_seed: Optional[int] = 0) -> Tensor:
+    """Feature indices ``(B, F)`` of per-example ``scores`` ``(B, F)``, highest first; ties
+    broken by a fixed random order of the features drawn from ``tie_seed`` (``None``: by
+    index). :func:`rank_features` for scores computed already (e.g. ROAR's cached ones)."""
     n = scores.shape[1]
     if tie_seed is not None:
         gen = torch.Generator().manual_seed(int(tie_seed))
@@ -92,9 +122,7 @@ def rank_features(attr: Tensor, mode: str = "absolute", pixel_level: Optional[bo
         jitter = torch.arange(n, device=scores.device)
     # Sort by score, then by the jitter: a stable sort on the jitter order keeps ties in it.
     perm = jitter.argsort()
-    order = perm[scores[:, perm].argsort(dim=1, descending=True, stable=True)]
-    eligible = (scores >= 0).sum(1)
-    return order, eligible
+    return perm[scores[:, perm].argsort(dim=1, descending=True, stable=True)]
 
 
 def ranks_from_order(order: Tensor) -> Tensor:
@@ -191,19 +219,3 @@ def iter_masked(x: Tensor, order: Tensor, fractions: Sequence[float], fill: Fill
 def feature_mean(x: Tensor) -> Tensor:
     """Mean over the examples of a training set ``(N, *features)``: the tabular fill value."""
     return x.float().mean(0).to(x.dtype)
-
-
-def gaussian_blur(x: Tensor, sigma: float = 4.0) -> Tensor:
-    """Each image of ``(B, C, H, W)`` blurred with a Gaussian of std ``sigma`` pixels: the fill
-    value for images (a removed pixel looks like its blurred neighbourhood, not a constant)."""
-    from torchvision.transforms.functional import gaussian_blur as _blur
-
-    if x.dim() != 4:
-        raise ValueError(f"gaussian_blur needs (B, C, H, W) images, got {tuple(x.shape)}")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    # Kernel of +-3 sigma, odd, and small enough for torchvision's reflect padding.
-    size = 2 * math.ceil(3 * sigma) + 1
-    limit = 2 * min(x.shape[-2:]) - 1
-    size = min(size, limit if limit % 2 else limit - 1)
-    return _blur(x, [size, size], [float(sigma), float(sigma)])

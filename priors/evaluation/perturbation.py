@@ -9,9 +9,15 @@ fast: lower area is better) and *negative* perturbation from the least to the mo
 Here a patch's relevance is the mean of the channel-summed attribution over its pixels (for the
 ViT methods, whose maps are upsampled patch grids, this recovers the grid), removed patches are
 set to ``baseline`` (0: the background of the digit data; use the data mean for natural
-images), ties are broken by patch index, and the area is the trapezoidal area under accuracy
-over the removed fractions ``0, 0.1, ..., 0.9`` divided by the fractions' range, i.e. the mean
-accuracy along the curve, in [0, 1].
+images) and ties are broken by patch index.
+
+The area is reported as published (Chefer et al.'s evaluation): ``positive_auc`` /
+``negative_auc`` are the trapezoidal area under the accuracy curve over the removed fractions
+``0, 0.1, ..., 0.9`` *including* the clean accuracy at 0 %, times 100 (at most 90). The mean
+accuracy along the curve (that area divided by the fractions' range, in [0, 1]) is kept, under
+its own name: ``positive_mean_accuracy`` / ``negative_mean_accuracy``. The clean accuracy is
+reported beside them. :func:`perturbation_protocol` runs both explained classes of the paper:
+the predicted class and the target (label) class.
 """
 from __future__ import annotations
 
@@ -30,11 +36,14 @@ FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))
 
 
 class PerturbationResult(NamedTuple):
-    fractions: np.ndarray
+    fractions: np.ndarray  # always starting at 0 (the clean accuracy)
     positive: np.ndarray  # accuracy after removing the most relevant patches first
     negative: np.ndarray  # accuracy after removing the least relevant patches first
-    positive_auc: float  # lower is better
-    negative_auc: float  # higher is better
+    positive_auc: float  # Chefer et al.: trapezoid area over the fractions x 100; lower is better
+    negative_auc: float  # the same for negative perturbation; higher is better
+    positive_mean_accuracy: float  # area / fraction range: mean accuracy along the curve
+    negative_mean_accuracy: float
+    clean_accuracy: float  # accuracy on the unperturbed inputs
 
 
 def _pair(size: Size) -> tuple:
@@ -104,6 +113,8 @@ def perturbation_test(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
     fr = np.asarray(fractions, dtype=float)
     if fr.ndim != 1 or len(fr) < 2 or np.any(np.diff(fr) <= 0) or fr[0] < 0 or fr[-1] > 1:
         raise ValueError(f"fractions must increase within [0, 1], at least two; got {fractions}")
+    if fr[0] > 0:  # the published area includes the clean accuracy at 0 % removed
+        fr = np.concatenate([[0.0], fr])
     target = y if target is None else target
     if isinstance(attributions, str):
         method = get_method(attributions)
@@ -120,6 +131,31 @@ def perturbation_test(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor,
             _accuracy(model, remove_patches(x, scores, f, patch_size, most_relevant, baseline),
                       y, batch_size) for f in fr])
     span = fr[-1] - fr[0]
-    pos_auc = float(trapezoid(curves[True], fr) / span)
-    neg_auc = float(trapezoid(curves[False], fr) / span)
-    return PerturbationResult(fr, curves[True], curves[False], pos_auc, neg_auc)
+    pos, neg = float(trapezoid(curves[True], fr)), float(trapezoid(curves[False], fr))
+    return PerturbationResult(fr, curves[True], curves[False], 100 * pos, 100 * neg, pos / span,
+                              neg / span, float(curves[True][0]))
+
+
+def perturbation_protocol(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, method: str,
+                          patch_size: Size, fractions: Sequence[float] = FRACTIONS,
+                          baseline: float = 0.0, batch_size: int = 256, **hparams
+                          ) -> "pd.DataFrame":
+    """Chefer et al.'s perturbation test as published, for the predicted and the target class:
+    one row per explained class (``pred``, ``target``) with ``positive_auc``,
+    ``negative_auc`` (x 100, clean accuracy at 0 % included), the mean-accuracy figures and
+    ``clean_accuracy``."""
+    import pandas as pd
+
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + batch_size]).argmax(1)
+                          for i in range(0, len(x), batch_size)])
+    rows = []
+    for explained, target in (("pred", pred), ("target", y)):
+        res = perturbation_test(model, x, y, method, patch_size, target, fractions, baseline,
+                                batch_size, **hparams)
+        rows.append({"method": method, "explained_class": explained,
+                     "positive_auc": res.positive_auc, "negative_auc": res.negative_auc,
+                     "positive_mean_accuracy": res.positive_mean_accuracy,
+                     "negative_mean_accuracy": res.negative_mean_accuracy,
+                     "clean_accuracy": res.clean_accuracy})
+    return pd.DataFrame(rows)

@@ -16,17 +16,15 @@ def plot_curves(curves: pd.DataFrame, scores: pd.DataFrame, out_dir: str | Path,
     """Write ``<metric>.png`` for every metric in ``curves`` (columns ``metric, method,
     fraction, value``); the legend gives each method's area under the curve from ``scores``.
     Returns ``{metric: path}``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for metric, group in curves.groupby("metric", sort=False):
         spec = KEEP_REMOVE[metric]
-        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+        fig = Figure(figsize=(7, 4.5), dpi=120)
+        ax = fig.subplots()
         area = scores[scores["metric"] == metric].set_index("method")["auc"]
         for i, (method, line) in enumerate(group.groupby("method", sort=False)):
             # Line styles and markers vary too: methods with equal curves (XG and IG on an
@@ -46,5 +44,4 @@ def plot_curves(curves: pd.DataFrame, scores: pd.DataFrame, out_dir: str | Path,
         fig.tight_layout()
         paths[metric] = out_dir / f"{metric}.png"
         fig.savefig(paths[metric])
-        plt.close(fig)
     return paths

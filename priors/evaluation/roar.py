@@ -22,17 +22,16 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from ..core.stats import standard_error  # noqa: E402
-from ..core.tables import markdown_table  # noqa: E402
-from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,  # noqa: E402
+from ..core.stats import standard_error
+from ..core.tables import markdown_table
+from ..core.targets import predicted_class
+from .roar_data import (MODES, RANDOM, load_run, load_run_config, modified_dataset,
                         route_overrides)
 
 log = logging.getLogger(__name__)
@@ -76,8 +75,7 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: i
     for start in range(0, len(x), batch):
         out = model(x[start:start + batch])
         yb = y[start:start + batch]
-        pred = out.argmax(1) if out.dim() == 2 and out.shape[1] > 1 else (out.reshape(-1) > 0)
-        correct += int((pred.long() == yb.long()).sum())
+        correct += int((predicted_class(out) == yb.long()).sum())
     return correct / len(x)
 
 
@@ -248,10 +246,10 @@ def plot_roar(frame: pd.DataFrame, path: str | Path, original_score: Optional[fl
     path = Path(path)
     variants = [v for v in ("retrained", "no_retrain") if v in frame]
     modes = [m for m in MODES if m in set(frame["mode"])]
-    fig, axes = plt.subplots(len(variants), len(modes), figsize=(6 * len(modes),
-                             4.2 * len(variants)), squeeze=False, sharey=True)
+    fig = Figure(figsize=(6 * len(modes), 4.2 * len(variants)))
+    axes = fig.subplots(len(variants), len(modes), squeeze=False, sharey=True)
     methods = sorted(set(frame["method"]), key=lambda m: (m == RANDOM, m))
-    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+    colors = {m: matplotlib.colormaps["tab10"](i % 10) for i, m in enumerate(methods)}
     for r, variant in enumerate(variants):
         for c, mode in enumerate(modes):
             ax = axes[r, c]
@@ -275,5 +273,4 @@ def plot_roar(frame: pd.DataFrame, path: str | Path, original_score: Optional[fl
     fig.suptitle(f"ROAR / KAR (Hooker et al. 2019){': ' + title if title else ''}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

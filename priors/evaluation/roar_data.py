@@ -6,11 +6,14 @@ and the selected weights, ``model.pt``; :mod:`priors.evaluation.load` reads both
 :func:`modified_dataset` ranks the features of every train, validation and test input by the
 absolute attribution of the run's model and replaces the top (``mode="roar"``) or the bottom
 (``mode="kar"``) ``fraction`` by the training mean: per feature for tabular data, per channel
-for images, where a pixel's score is the absolute attribution summed over channels and the
-whole pixel is replaced (Hooker, Erhan, Kindermans and Kim, "A Benchmark for Interpretability
-Methods in Deep Neural Networks", NeurIPS 2019). Results are cached under a hash of (run,
-method, hyperparameters, fraction, mode, seed); attributions under a hash without fraction and
-mode, so the fractions of one method share one attribution pass.
+for images, where the whole pixel is replaced (Hooker, Erhan, Kindermans and Kim, "A Benchmark
+for Interpretability Methods in Deep Neural Networks", NeurIPS 2019). Attributions, scores,
+ranking and masking are those of the keep/remove metrics (:mod:`~priors.evaluation.attribute`,
+:mod:`~priors.evaluation.masking`: a pixel's score is the absolute value of its attribution
+summed over channels, see :func:`~priors.evaluation.masking.pixel_attribution`), the attributed
+output that of :func:`priors.core.targets.attribution_target`. Results are cached under a hash
+of (run, method, hyperparameters, fraction, mode, seed); attributions under a hash without
+fraction and mode, so the fractions of one method share one attribution pass.
 """
 from __future__ import annotations
 
@@ -25,13 +28,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from ..attributions import get_method
-from .load import load_run as _load_run, run_config
+from ..core.targets import attribution_target
+from .attribute import compute_attributions
+from .load import load_run as _load_run, run_config, split_dataset
+from .masking import feature_scores, mask_fraction, rank_scores
 
 log = logging.getLogger(__name__)
 
 MODES = ("roar", "kar")
 RANDOM = "random"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the package's pixel score (|sum over channels|), shared ranking
 SPLITS = ("train", "val", "test")
 
 
@@ -91,9 +97,7 @@ def load_run(run_dir: str | Path) -> Tuple[nn.Module, Any, DictConfig]:
 
 def split_tensors(datamodule: Any, split: str) -> Tuple[Tensor, ...]:
     """The tensors ``(x, y[, mask])`` of a datamodule's ``<split>_dataset``."""
-    dataset = getattr(datamodule, f"{split}_dataset", None)
-    if dataset is None:
-        raise AttributeError(f"{type(datamodule).__name__} has no {split}_dataset")
+    dataset = split_dataset(datamodule, split)
     if hasattr(dataset, "tensors"):
         return tuple(dataset.tensors)
     items = [dataset[i] for i in range(len(dataset))]
@@ -102,19 +106,6 @@ def split_tensors(datamodule: Any, split: str) -> Tuple[Tensor, ...]:
 
 
 # ---------------------------------------------------------------- ranking and masking
-def _scores(attr: Tensor) -> Tensor:
-    """Per-feature importance ``(N, F)``: |attribution|, summed over channels for images."""
-    a = attr.detach().abs()
-    return a.sum(1).flatten(1) if a.dim() > 2 else a.flatten(1)
-
-
-def _ranking(scores: Tensor, generator: torch.Generator) -> Tensor:
-    """Feature indices from most to least important; ties broken at random (not by index)."""
-    perm = torch.randperm(scores.shape[1], generator=generator)
-    order = torch.argsort(scores[:, perm], dim=1, descending=True, stable=True)
-    return perm[order]
-
-
 def feature_means(x_train: Tensor) -> Tensor:
     """Training mean per feature (tabular, shape ``(F,)``) or per channel (images, ``(C,)``)."""
     return x_train.mean(dim=(0, *range(2, x_train.dim()))) if x_train.dim() > 2 \
@@ -124,24 +115,21 @@ def feature_means(x_train: Tensor) -> Tensor:
 def replace_ranked(x: Tensor, scores: Tensor, fraction: float, mode: str, means: Tensor,
                    generator: torch.Generator) -> Tensor:
     """Copy of ``x`` with the top (``roar``) or bottom (``kar``) ``fraction`` of features
-    (pixels for images) by ``scores`` ``(N, F)`` replaced by ``means``."""
+    (pixels for images) by ``scores`` ``(N, F)`` replaced by ``means``: the keep/remove
+    metrics' ranking (:func:`~priors.evaluation.masking.rank_scores`, ties in a random order
+    drawn from ``generator``) and masking (:func:`~priors.evaluation.masking.mask_fraction`;
+    KAR removes the top of the reversed ranking)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not 0.0 <= float(fraction) <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    n_feat = scores.shape[1]
-    k = int(round(float(fraction) * n_feat))
-    order = _ranking(scores, generator)
-    chosen = order[:, :k] if mode == "roar" else order[:, n_feat - k:]
-    remove = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, chosen, True)
-    out = x.clone()
-    if x.dim() > 2:  # images: whole pixels take the per-channel mean
-        remove = remove.view(len(x), 1, *x.shape[2:]).expand_as(x)
-        fill = means.view(1, -1, *([1] * (x.dim() - 2))).expand_as(x)
-    else:
-        fill = means.view(1, -1).expand_as(x)
-    out[remove] = fill[remove].to(out.dtype)
-    return out
+    order = rank_scores(scores, tie_seed=int(torch.randint(2 ** 31, (1,), generator=generator)))
+    if mode == "kar":
+        order = order.flip(1)
+    # Images: whole pixels take the per-channel mean (a (1, C, 1, 1) fill).
+    fill = means.view(1, -1, *([1] * (x.dim() - 2))) if x.dim() > 2 else means
+    return mask_fraction(x, order, float(fraction), fill, keep=False,
+                         pixel_level=x.dim() == 4)
 
 
 # ---------------------------------------------------------------- attributions
@@ -155,28 +143,25 @@ def _stochastic(method: str) -> bool:
 def compute_scores(model: nn.Module, method: str, x: Tensor, y: Tensor, *, task_target: str,
                    references: Tensor, seed: int, hparams: Mapping[str, Any],
                    batch_size: int = 256) -> Tensor:
-    """Feature scores ``(N, F)`` of ``method`` for inputs ``x`` (``random``: uniform noise)."""
+    """Feature scores ``(N, F)`` of ``method`` for inputs ``x`` (``random``: uniform noise):
+    :func:`~priors.evaluation.masking.feature_scores` (``absolute``) of the attributions of
+    :func:`~priors.evaluation.attribute.compute_attributions` for the output that
+    :func:`~priors.core.targets.attribution_target` chooses (``task_target``)."""
     if method == RANDOM:
         gen = torch.Generator().manual_seed(int(seed))
-        return torch.rand(_scores(x).shape, generator=gen)
+        return torch.rand(feature_scores(x).shape, generator=gen)
     fn = get_method(method)
-    kwargs = dict(hparams)
-    if "seed" in fn.hparams and "seed" not in kwargs:
-        kwargs["seed"] = int(seed)
-    parts = []
+    spec = {"method": method, **hparams}
+    if "seed" in fn.hparams and "seed" not in spec:
+        spec["seed"] = int(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size]
-            target = None
-            if task_target == "label" and y.dim() == 1 and not y.is_floating_point():
-                target = y[start:start + batch_size]
-            elif task_target == "pred":
-                with torch.no_grad():
-                    out = model(xb)
-                target = out.argmax(1) if out.dim() == 2 and out.shape[1] > 1 else None
-            parts.append(_scores(fn(model, xb, target, references=references, **kwargs)))
-    return torch.cat(parts)
+        with torch.no_grad():
+            outputs = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        target = attribution_target(outputs, y, task_target, fn.uses_target)
+        attrs, _ = compute_attributions(model, x, {method: spec}, target, references, batch_size,
+                                        progress=False)
+    return feature_scores(attrs[method])
 
 
 def _key(payload: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,24 +20,22 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor
 
-from ..core.targets import Target
-from . import axioms
+from ..core.targets import Target, attribution_target, check_target_choice
 from .attribute import compute_attributions, method_specs, split_available
+from .functional import evaluate
 from .keep_remove import KEEP_REMOVE, keep_remove
 from .load import LoadedRun, dataset_tensors, load_run, split_dataset
 from .masking import feature_mean, gaussian_blur, geometric_fractions, is_image_batch
 from .plots import plot_curves
+from .metrics import available_metrics, get_metric
 from .summary import write_summary
 
 log = logging.getLogger(__name__)
 
-AXIOMS: Dict[str, Callable[..., pd.DataFrame]] = {
-    "completeness": axioms.completeness,
-    "sensitivity": axioms.sensitivity,
-    "implementation_invariance": axioms.implementation_invariance,
-    "xg_ig": axioms.xg_equals_ig,
-}
-METRICS = tuple(KEEP_REMOVE) + tuple(AXIOMS)
+# Every registered metric (priors.evaluation.metrics); the registry is the only list.
+METRICS = tuple(available_metrics())
+# evaluate_run's default: the dataset-level curves (KPM/KNM/KAM/RAM) and the axiom checks.
+DEFAULT_METRICS = tuple(available_metrics(kind="dataset")) + tuple(available_metrics(kind="check"))
 
 
 def metric_options(metrics: Mapping[str, Any] | Sequence[str]) -> Dict[str, Dict[str, Any]]:
@@ -54,6 +52,8 @@ def metric_options(metrics: Mapping[str, Any] | Sequence[str]) -> Dict[str, Dict
             raise ValueError(f"unknown metric {name!r}; choose from {list(METRICS)} or give a "
                              "'_target_' callable (run_dir, out_dir=...) such as "
                              "priors.evaluation.roar.run_roar")
+        if "_target_" not in options:
+            name = get_metric(name).name
         out[name] = dict(options)
     return out
 
@@ -66,15 +66,11 @@ def _fractions(fractions: Any) -> np.ndarray:
     return np.asarray(list(fractions), dtype=float)
 
 
-def _target(run: LoadedRun, x: Tensor, y: Tensor, target: str) -> Target:
-    if run.task == "binary":
-        return None
-    if target == "label":
-        return y.long()
-    if target == "pred":
-        with torch.no_grad():
-            return run.model(x).argmax(1)
-    raise ValueError(f"target must be 'pred' or 'label', got {target!r}")
+def _target(run: LoadedRun, x: Tensor, y: Tensor, target: str, batch_size: int) -> Target:
+    check_target_choice(target)
+    with torch.no_grad():
+        outputs = torch.cat([run.model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return attribution_target(outputs, y, target)
 
 
 class _Clock:
@@ -92,7 +88,7 @@ class _Clock:
 
 
 def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str],
-                 metrics: Mapping[str, Any] | Sequence[str] = METRICS,
+                 metrics: Mapping[str, Any] | Sequence[str] = DEFAULT_METRICS,
                  out_dir: Optional[str | Path] = None, split: str = "test",
                  n_examples: Optional[int] = None, target: str = "pred",
                  fractions: Any = None, batch_size: int = 256, max_elements: int = 2 ** 24,
@@ -103,7 +99,9 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
     Args:
         methods: method specs ``{label: {method: name, **hparams}}`` or names (registry names;
             methods not registered in this installation are skipped and listed in the summary).
-        metrics: names from :data:`METRICS` or ``{name: options}``; axiom options are keyword
+        metrics: registered metric names (:data:`METRICS`, the registry) or ``{name: options}``;
+            per-example and dataset-level metrics other than KPM/KNM/KAM/RAM are computed by
+            :func:`~priors.evaluation.evaluate` and written to ``metrics.csv``; axiom options are keyword
             arguments of the check (``rtol``, ``methods``, ...) plus ``n_examples`` (default
             64). Axioms without ``methods`` check the evaluated methods.
         split: the datamodule's ``train``, ``val`` or ``test`` dataset.
@@ -126,7 +124,7 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
     train_x, _ = dataset_tensors(run.datamodule.train_dataset, None, seed)
     clock.add("load run and data", time.perf_counter() - start)
     torch.manual_seed(seed)
-    tgt = _target(run, x, y, target)
+    tgt = _target(run, x, y, target, batch_size)
     fill = gaussian_blur(x, blur_sigma) if is_image_batch(x) else feature_mean(train_x)
     specs, skipped = split_available(method_specs(methods))
     for label, why in skipped.items():
@@ -146,6 +144,9 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
 
     options = metric_options(metrics)
     results: Dict[str, Any] = {"out_dir": out, "skipped": skipped}
+    kinds = {m: get_metric(m).kind for m in options if "_target_" not in options[m]}
+    # The keep/remove metrics keep their curves (CSV + plots); other per-example and
+    # dataset-level metrics go through the functional API into metrics.csv.
     kr = [m for m in options if m in KEEP_REMOVE]
     if kr:
         grid = _fractions(fractions)
@@ -166,8 +167,30 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
             results["plots"] = plot_curves(results["curves"], results["scores"], out, run.task,
                                            title)
             clock.add("plots", time.perf_counter() - t0)
+    others = {m: {k: v for k, v in options[m].items() if k != "n_examples"} for m in options
+              if kinds.get(m) in ("example", "dataset") and m not in KEEP_REMOVE}
+    if others and attrs:
+        t0 = time.perf_counter()
+        frames = [evaluate(run.model, x, tgt, methods={k: v for k, v in attrs.items()},
+                           metrics=others, labels=y, fill=fill, references=train_x,
+                           task=run.task, num_classes=run.num_classes,
+                           max_elements=max_elements, seed=seed)]
+        # Metrics that re-run the method (robustness, randomisation) need it, not only its
+        # attributions: those go through the specs.
+        rerun = {m: o for m, o in others.items() if "explain" in get_metric(m).needs}
+        if rerun:
+            frames = [frames[0][~frames[0]["metric"].isin(list(rerun))]]
+            for label, spec in specs.items():
+                frames.append(evaluate(run.model, x, tgt, methods={label: spec}, metrics=rerun,
+                                       labels=y, fill=fill, references=train_x,
+                                       task=run.task, num_classes=run.num_classes,
+                                       batch_size=batch_size, max_elements=max_elements,
+                                       seed=seed))
+        results["metrics"] = pd.concat(frames, ignore_index=True)
+        results["metrics"].to_csv(out / "metrics.csv", index=False)
+        clock.add("metrics " + ", ".join(others), time.perf_counter() - t0)
     results["axioms"] = {}
-    for name in (m for m in options if m in AXIOMS):
+    for name in (m for m in options if kinds.get(m) == "check"):
         opts = dict(options[name])
         n = opts.pop("n_examples", 64)
         opts.setdefault("methods", specs)
@@ -179,7 +202,7 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
         t0 = time.perf_counter()
         extra = {"references": train_x} if name != "xg_ig" else {}
         try:
-            frame = AXIOMS[name](run.model, x[sub], target=sub_tgt, **extra, **opts)
+            frame = get_metric(name).fn(run.model, x[sub], target=sub_tgt, **extra, **opts)
         except ValueError as err:  # e.g. no MLP hidden layer to split: not applicable
             frame = pd.DataFrame([{"not_applicable": str(err)}])
         clock.add(f"axiom {name}", time.perf_counter() - t0)
@@ -188,6 +211,10 @@ def evaluate_run(run_dir: str | Path, methods: Mapping[str, Any] | Sequence[str]
     # Run-level evaluations that retrain or randomize the model (ROAR/KAR, sanity checks):
     # Hydra partials called with the run and their own output folder.
     for name, opts in options.items():
+        if "_target_" not in opts and kinds.get(name) == "run":
+            t0 = time.perf_counter()
+            results[name] = get_metric(name).fn(run.run_dir, out_dir=out / name, **opts)
+            clock.add(name, time.perf_counter() - t0)
         if "_target_" in opts:
             t0 = time.perf_counter()
             results[name] = instantiate(opts)(run.run_dir, out_dir=out / name)

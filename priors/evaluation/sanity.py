@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..core.stats import standard_error
 from ..attributions import get_method
+from ..core.targets import attribution_target
 from .randomize import RANDOMIZATIONS, parameter_layers, randomized_models
 from .similarity import METRICS, similarities
 
@@ -39,7 +40,9 @@ Method = Union[str, Callable[..., Tensor]]
 
 
 def method_name(method: Method) -> str:
-    return method if isinstance(method, str) else getattr(method, "__name__", repr(method))
+    if isinstance(method, str):
+        return method
+    return getattr(method, "__name__", type(method).__name__)
 
 
 def compute_maps(model: nn.Module, method: Method, x: Tensor, target: Any = None,
@@ -58,8 +61,10 @@ def compute_maps(model: nn.Module, method: Method, x: Tensor, target: Any = None
             if "seed" in fn.hparams and "seed" not in kwargs:
                 kwargs["seed"] = int(seed)
             maps = fn(model, x, target, references=references, **kwargs)
-        else:
+        elif callable(method):
             maps = method(model, x, target, **kwargs)
+        else:  # a Captum attribution object, rebuilt for the randomized model
+            maps = get_method(method)(model, x, target, **kwargs)
     return maps.detach()
 
 
@@ -83,6 +88,9 @@ def model_randomization(model: nn.Module, methods: Sequence[Method], x: Tensor,
                         ) -> Tuple[pd.DataFrame, Dict[str, Dict[str, List[Tuple[str, Tensor]]]]]:
     """Similarity of each randomized model's maps to the trained model's, per layer.
 
+    ``methods``: registered names, callables ``(model, inputs, target)`` or Captum attribution
+    objects, or a mapping ``{name: method}`` to list them under the given names.
+
     Returns ``(frame, maps)``: ``frame`` has one row per (method, randomization, layer, metric)
     with ``mean``, ``se`` and ``n`` over the examples of ``x`` (``step`` 0 is the trained model,
     similarity 1 by definition; step ``i`` the ``i``-th layer from the top); ``maps[mode][method]``
@@ -91,7 +99,10 @@ def model_randomization(model: nn.Module, methods: Sequence[Method], x: Tensor,
     model = model.eval()
     hparams = {k: dict(v) for k, v in (hparams or {}).items()}
     metrics = list(metrics)
-    names = [method_name(m) for m in methods]
+    if isinstance(methods, Mapping):  # {name: method}: listed under the user's names
+        names, methods = [str(k) for k in methods], list(methods.values())
+    else:
+        names = [method_name(m) for m in methods]
     originals = {n: compute_maps(model, m, x, target, references, seed, hparams.get(n))
                  for n, m in zip(names, methods)}
     rows: List[Dict[str, Any]] = []
@@ -172,13 +183,8 @@ def run_sanity(run_dir: str | Path, methods: Sequence[Method] = ("grad", "smooth
     x, y = split_tensors(datamodule, "test")[:2]
     x, y = x[:n_examples], y[:n_examples]
     references = split_tensors(datamodule, "train")[0]
-    tgt = None
-    if target == "label" and not y.is_floating_point():
-        tgt = y
-    elif target == "pred":
-        with torch.no_grad():
-            out_ = model(x)
-        tgt = out_.argmax(1) if out_.dim() == 2 and out_.shape[1] > 1 else None
+    with torch.no_grad():
+        tgt = attribution_target(model(x), y, target)
     frame, maps = model_randomization(model, methods, x, tgt, modes, metrics, seed, hparams,
                                       references)
     frames = [frame]

@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure  # not pyplot: no backend switch, no global figures
+from torch import Tensor
 
-matplotlib.use("Agg")  # files only
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from torch import Tensor  # noqa: E402
+from .similarity import normalize_maps
 
-from .similarity import normalize_maps  # noqa: E402
-
+TAB10 = matplotlib.colormaps["tab10"]
 LABELS = {"spearman": "Spearman rank correlation", "spearman_abs": "Spearman (absolute values)",
           "ssim": "SSIM", "hog": "Pearson correlation of HOG"}
 
@@ -26,7 +25,8 @@ def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "",
     metrics = [m for m in LABELS if m in set(frame["metric"])]
     n_cols = min(2, len(metrics))
     n_rows = -(-len(metrics) // n_cols)
-    fig, grid = plt.subplots(n_rows, n_cols, figsize=(6 * n_cols, 4.6 * n_rows), squeeze=False)
+    fig = Figure(figsize=(6 * n_cols, 4.6 * n_rows))
+    grid = fig.subplots(n_rows, n_cols, squeeze=False)
     axes = grid.reshape(1, -1)
     for ax in axes[0, len(metrics):]:
         ax.axis("off")
@@ -39,7 +39,7 @@ def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "",
         for i, (method, rows) in enumerate(sub.groupby("method", sort=False)):
             rows = rows.sort_values("step")
             ax.errorbar(rows["step"], rows["mean"], yerr=rows["se"].fillna(0), marker="o",
-                        ms=4, capsize=2, label=method, color=plt.cm.tab10(i % 10))
+                        ms=4, capsize=2, label=method, color=TAB10(i % 10))
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks(steps["step"], steps["layer"], rotation=45, ha="right", fontsize=8)
         ax.set_ylim(-1.05, 1.05)
@@ -51,7 +51,6 @@ def plot_similarity(frame: pd.DataFrame, path: str | Path, title: str = "",
     fig.suptitle(f"Sanity checks (Adebayo et al. 2018){': ' + title if title else ''}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -69,13 +68,14 @@ def _show(ax, maps: Tensor, cmap: str = "gray") -> None:
 def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, path: str | Path,
                   title: str = "", columns: str = "randomized down to that layer") -> Path:
     """Rows = methods, columns = the input, then the original map and each randomized one
-    (absolute value summed over channels, scaled to its maximum; white = most important)."""
+    (|pixel attribution|, the sum over channels, scaled to its maximum; white = most
+    important)."""
     path = Path(path)
     methods = list(maps)
     n_cols = 1 + max(len(v) for v in maps.values())
     width = max(1.35 * n_cols + 0.8, 6.0)
-    fig, axes = plt.subplots(len(methods), n_cols, figsize=(width, 1.45 * len(methods) + 1.1),
-                             squeeze=False)
+    fig = Figure(figsize=(width, 1.45 * len(methods) + 1.1))
+    axes = fig.subplots(len(methods), n_cols, squeeze=False)
     for r, method in enumerate(methods):
         ax = axes[r, 0]
         if inputs.dim() == 4:
@@ -93,10 +93,9 @@ def plot_map_grid(maps: Dict[str, List[Tuple[str, Tensor]]], inputs: Tensor, pat
                 axes[r, c].set_title(layer, fontsize=8)
         for c in range(len(maps[method]) + 1, n_cols):
             axes[r, c].axis("off")
-    note = textwrap.fill(f"|map| summed over channels, scaled to its maximum (bright = "
+    note = textwrap.fill(f"|map summed over channels|, scaled to its maximum (bright = "
                          f"important); columns: {columns}", width=int(width * 14))
     fig.suptitle(f"{title or 'attribution maps'}\n{note}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

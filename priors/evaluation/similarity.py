@@ -9,8 +9,10 @@ correlation of histograms of oriented gradients (HOG). Here:
   or of their absolute values).
 * ``ssim``: :func:`torchmetrics.functional.image.structural_similarity_index_measure` (Gaussian
   window, sigma 1.5; border cropped as in scikit-image) of the maps made comparable
-  as Adebayo et al. do: absolute value summed over channels, divided by the map's maximum, so
-  each lies in [0, 1] (``data_range=1``).
+  as Adebayo et al. do, by absolute value and the map's maximum, so each lies in [0, 1]
+  (``data_range=1``); a pixel's value is the package's one pixel score,
+  :func:`~priors.evaluation.masking.pixel_attribution` (the sum over channels; Adebayo et
+  al.'s code sums absolute values instead: equal for one-channel maps, see there).
 * ``hog``: :func:`scipy.stats.pearsonr` of :func:`skimage.feature.hog` descriptors of the same
   normalized maps.
 
@@ -25,6 +27,8 @@ import torch
 from scipy import stats
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
+
+from .masking import pixel_attribution
 
 METRICS = ("spearman", "spearman_abs", "ssim", "hog")
 
@@ -53,10 +57,11 @@ def spearman(a: Tensor, b: Tensor, absolute: bool = False) -> np.ndarray:
 
 
 def normalize_maps(maps: Tensor) -> Tensor:
-    """``(B, 1, H, W)`` maps in [0, 1]: absolute value summed over channels, over its maximum."""
+    """``(B, 1, H, W)`` maps in [0, 1]: the absolute value of each pixel's attribution
+    (:func:`~priors.evaluation.masking.pixel_attribution`), over the map's maximum."""
     if maps.dim() != 4:
         raise ValueError(f"image maps must be (B, C, H, W), got shape {tuple(maps.shape)}")
-    m = maps.detach().abs().sum(1, keepdim=True).double()
+    m = pixel_attribution(maps.detach()).abs().unsqueeze(1).double()
     peak = m.flatten(1).max(1).values.clamp_min(torch.finfo(m.dtype).tiny)
     return m / peak.view(-1, 1, 1, 1)
 

@@ -1,8 +1,8 @@
 """Lightning module training any ``nn.Module`` with a task loss plus an attribution prior."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, Optional, Tuple
-
 
 import pytorch_lightning as pl
 import torch
@@ -14,11 +14,12 @@ from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, Multiclass
 from ..attributions import ReferenceSampler
 from ..core.batch import parse_batch
 from ..core.checks import (check_input_size, check_labels, explain_inplace,
-                     nonfinite_message)
+                           nonfinite_message)
 from ..training.prior import Prior, check_inputs
 from .references import auto_references
 from .resume_state import ExactResume
 from ..training.step import backward_to_parameters, prior_step_loss
+from ..core.outputs import logits_model, select_logits
 from ..core.task import TASKS, task_loss  # noqa: F401 (task_loss: public here too)
 from ..training.xdnn import assert_structurally_homogeneous
 
@@ -63,6 +64,9 @@ class PriorModule(ExactResume, pl.LightningModule):
             value (default), or with ``"skip"`` the batch is skipped (no update) and counted in
             ``train/skipped_batches`` (one process only: refused under DDP). The check reads
             the loss on the host once per step.
+        output: which of the model's outputs are the logits when it returns a tuple, dict or
+            Hugging Face ``ModelOutput``: a key or an index (``None``: ``"logits"``, else the
+            only tensor of a dict, else the first element; :mod:`priors.core.outputs`).
 
     Checkpoints (Lightning's ``ModelCheckpoint``) also hold what a bit-identical resume needs:
     the global RNG states (torch, NumPy, Python), the training dataloader's generator, the
@@ -87,6 +91,7 @@ class PriorModule(ExactResume, pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         on_nonfinite: str = "raise",
+        output=None,
     ):
         super().__init__()
         if on_nonfinite not in ON_NONFINITE:
@@ -112,6 +117,11 @@ class PriorModule(ExactResume, pl.LightningModule):
         if compile:
             model.compile()  # in place: parameter names and state_dict keys stay unchanged
         self.model = model
+        # Which output are the logits (a key of a dict / ModelOutput, an index of a tuple;
+        # None: priors.core.outputs' default rule). The wrapper is not a submodule, so the
+        # state_dict keys stay the model's.
+        self.output = output
+        self._logits_model = (logits_model(model, output),)
         self.channels_last = channels_last
         self.prior = prior
         self.task = task
@@ -146,7 +156,7 @@ class PriorModule(ExactResume, pl.LightningModule):
                              f"(world_size={self.trainer.world_size}) use on_nonfinite='raise'")
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
+        return select_logits(self.model(x), self.output)
 
     def on_train_start(self) -> None:
         self._restore_loader_generators()
@@ -185,7 +195,7 @@ class PriorModule(ExactResume, pl.LightningModule):
                                "from; set module.references = ReferenceSampler(dataset)")
         method = self.prior.method if self.prior is not None else "none"
         with explain_inplace(f"PriorModule ({method} prior)"):
-            step = prior_step_loss(self.model, self.prior, x, y, self.task, mask,
+            step = prior_step_loss(self._logits_model[0], self.prior, x, y, self.task, mask,
                                    self.references, step=self.global_step, check_labels=False,
                                    check_inputs=False)  # _checked_batch validated the batch
         penalty = step.prior.penalty if step.prior is not None else None
@@ -226,7 +236,7 @@ class PriorModule(ExactResume, pl.LightningModule):
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         x, y, _ = self._checked_batch(batch, stage)
-        outputs = self.model(self._memory_format(x))
+        outputs = select_logits(self.model(self._memory_format(x)), self.output)
         loss = task_loss(outputs, y, self.task, check=False)
         self.metrics[stage].update(*self._scores_labels(outputs, y))
         # sync_dist: under DDP the logged loss is the mean over ranks, like the metrics.
@@ -234,7 +244,10 @@ class PriorModule(ExactResume, pl.LightningModule):
 
     def _scores_labels(self, outputs: Tensor, y: Tensor) -> Tuple[Tensor, Tensor]:
         if self.task == "binary":
-            return torch.sigmoid(outputs.reshape(-1)), y.long()
+            # Not a float32 sigmoid, which ties above logit ~16.6 and lowers the AUROC: a
+            # strictly increasing float64 map into (0, 1), 0.5 at logit 0 (so BinaryAccuracy's
+            # threshold is unchanged), distinct up to |logit| ~ 1e16.
+            return 0.5 + torch.atan(outputs.reshape(-1).double()) / math.pi, y.long()
         return torch.softmax(outputs, 1), y.long()
 
     def _eval_epoch_end(self, stage: str) -> Dict[str, float]:
@@ -261,7 +274,7 @@ class PriorModule(ExactResume, pl.LightningModule):
             for batch in dataloader:
                 x, y, _ = unpack_batch(batch)
                 x, y = x.to(self.device), y.to(self.device)
-                outputs = self.model(self._memory_format(x))
+                outputs = select_logits(self.model(self._memory_format(x)), self.output)
                 metrics.update(*self._scores_labels(outputs, y))
             values = {k: float(v) for k, v in metrics.compute().items()}
             metrics.reset()

@@ -12,7 +12,11 @@ The ``state_dict`` keys follow timm's ``vit_*_patch16_224`` models (``cls_token`
 ``blocks.{i}.attn.proj``, ``blocks.{i}.norm2``, ``blocks.{i}.mlp.fc1``, ``blocks.{i}.mlp.fc2``,
 ``norm``, ``head``), so such a checkpoint loads with ``strict=True`` into
 ``ViT(224, 16, 3, 1000, depth=12, heads=3, dim=192)`` (ViT-Tiny) and the like; LayerNorm eps is
-1e-6 and the MLP uses exact GELU, as there.
+1e-6 and the MLP uses exact GELU, as there. ``distilled=True`` adds DeiT's distillation token
+(Touvron et al., "Training data-efficient image transformers & distillation through
+attention", ICML 2021, https://arxiv.org/abs/2012.12877): a second learned token after the CLS
+token (``dist_token``) with its own head (``head_dist``); the logits are the mean of both heads,
+as in timm's ``deit_*_distilled_patch16_224`` at inference.
 
 :meth:`ViT.forward_trace` also returns a :class:`ViTTrace` of the intermediate tensors that the
 relevance-propagation and attention-attribution methods in
@@ -47,7 +51,8 @@ class ViTTrace:
     ``ctx`` (``attn @ v`` with heads merged, ``(B, N, dim)``), ``attn_out``, ``x1``
     (after the first residual add), ``n2``, ``h`` (fc1 output), ``g`` (GELU output),
     ``mlp_out``, ``out``; ``final``: ``tokens`` (last block output), ``pooled`` (normalized CLS
-    token) and ``logits``.
+    token), ``head_inputs`` / ``head_outputs`` (per classifier head: its input and output; the
+    logits are their mean) and ``logits``.
     """
 
     embed: Dict[str, Tensor] = field(default_factory=dict)
@@ -146,6 +151,7 @@ class ViT(nn.Module):
         dim: token width (embedding dimension).
         mlp_ratio: MLP hidden width = ``int(dim * mlp_ratio)``.
         qkv_bias: bias in the fused ``qkv`` projection (timm's default: yes).
+        distilled: add DeiT's distillation token and head (logits: mean of both heads).
 
     ``ViT(224, 16, 3, 1000, depth=12, heads=3, dim=192)`` has the layout of timm's
     ``vit_tiny_patch16_224`` (``heads=6, dim=384``: small; ``heads=12, dim=768``: base).
@@ -153,7 +159,7 @@ class ViT(nn.Module):
 
     def __init__(self, image_size: Size = 224, patch_size: Size = 16, in_channels: int = 3,
                  num_classes: int = 1000, depth: int = 12, heads: int = 12, dim: int = 768,
-                 mlp_ratio: float = 4.0, qkv_bias: bool = True):
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, distilled: bool = False):
         super().__init__()
         self.image_size = _pair(image_size, "image_size")
         self.patch_size = _pair(patch_size, "patch_size")
@@ -172,12 +178,18 @@ class ViT(nn.Module):
         self.depth, self.heads, self.dim = depth, heads, dim
         self.patch_embed = PatchEmbed(self.image_size, self.patch_size, in_channels, dim)
         self.grid = self.patch_embed.grid
-        n_tokens = self.grid[0] * self.grid[1] + 1
+        self.distilled = bool(distilled)
+        self.num_prefix_tokens = 2 if self.distilled else 1
+        n_tokens = self.grid[0] * self.grid[1] + self.num_prefix_tokens
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if self.distilled:
+            self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, n_tokens, dim))
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, qkv_bias) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
+        if self.distilled:
+            self.head_dist = nn.Linear(dim, num_classes)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -185,6 +197,8 @@ class ViT(nn.Module):
         # as in the ViT reference training setup.
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if self.distilled:
+            nn.init.trunc_normal_(self.dist_token, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -200,7 +214,8 @@ class ViT(nn.Module):
     def _forward(self, x: Tensor, trace: Optional[ViTTrace]) -> Tensor:
         self._check_input(x)
         patches = self.patch_embed(x)
-        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), patches], 1)
+        prefix = [self.cls_token] + ([self.dist_token] if self.distilled else [])
+        tokens = torch.cat([t.expand(len(x), -1, -1) for t in prefix] + [patches], 1)
         h = tokens + self.pos_embed
         if trace is not None:
             trace.embed.update(x=x, tokens=tokens, pos_embed=self.pos_embed.expand_as(tokens))
@@ -209,10 +224,14 @@ class ViT(nn.Module):
             h = block(h, record)
             if trace is not None:
                 trace.blocks.append(record)
-        pooled = self.norm(h[:, 0])
-        logits = self.head(pooled)
+        normed = self.norm(h)
+        heads = [self.head] + ([self.head_dist] if self.distilled else [])
+        inputs = [normed[:, i] for i in range(len(heads))]
+        outputs = [head(z) for head, z in zip(heads, inputs)]
+        logits = outputs[0] if len(outputs) == 1 else (outputs[0] + outputs[1]) / 2
         if trace is not None:
-            trace.final.update(tokens=h, pooled=pooled, logits=logits)
+            trace.final.update(tokens=h, pooled=inputs[0], head_inputs=inputs,
+                               head_outputs=outputs, logits=logits)
         return logits
 
     def forward(self, x: Tensor) -> Tensor:

@@ -9,10 +9,13 @@ from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
 from torch import Tensor, nn
 
 from ..attributions.expected_gradients import References
+from ..attributions.custom import as_method
 from ..attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
-from ..core.checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
-                     leaf_or_graph_input)
+from ..core.checks import (check_finite, check_float_inputs, check_integer, check_not_empty,
+                           check_weight, leaf_or_graph_input)
 from ..core.norm_stats import frozen_running_stats
+from ..core.targets import attribution_target, check_target_choice
+from ..core.outputs import select_logits
 from ..penalties import Penalty, get_penalty
 from .xdnn import Trusted, assert_homogeneous
 
@@ -69,10 +72,13 @@ class Prior:
         trusted_layers: Trusted = (),
         penalty_options: Optional[Mapping[str, Any]] = None,
         warmup_steps: int = 0,
+        name: Optional[str] = None,
         **hparams: Any,
     ):
         try:
-            self.spec: AttributionMethod = get_method(method)
+            # A callable or Captum object is listed under ``name`` (default: its own name).
+            self.spec: AttributionMethod = (get_method(method) if isinstance(method, str)
+                                            else as_method(method, name))
         except ValueError as err:
             raise ValueError(f"unknown attribution prior method {method!r}: {err}") from None
         self.method = self.spec.name
@@ -85,13 +91,9 @@ class Prior:
                                         self.penalty_name)
         self.penalty_options = dict(penalty_options or {})
         weight = check_weight(weight)
-        if isinstance(warmup_steps, bool) or not float(warmup_steps).is_integer() \
-                or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-        self.warmup_steps = int(warmup_steps)
+        self.warmup_steps = check_integer(warmup_steps, "warmup_steps", minimum=0)
         self.trusted_layers: Sequence[Any] = tuple(trusted_layers or ())
-        if target not in ("label", "pred"):
-            raise ValueError(f"target must be 'label' or 'pred', got {target!r}")
+        check_target_choice(target)
         if int(self.hparams.get("k", 1)) < 1:
             raise ValueError(f"k must be >= 1, got {self.hparams['k']}")
         self.weight = weight
@@ -127,12 +129,9 @@ class Prior:
 
     def attribution_target(self, outputs: Tensor, y: Optional[Tensor]):
         """Class index attributed per example: ``None`` for one logit (and for methods without a
-        target), else the label (``target="label"``) or the predicted class (``"pred"``)."""
-        if not self.spec.uses_target or outputs.dim() == 1 or outputs.shape[1] == 1:
-            return None
-        if self.target == "pred" or y is None:
-            return outputs.detach().argmax(1)
-        return y.long()
+        target), else the label (``target="label"``) or the predicted class (``"pred"``); see
+        :func:`priors.core.targets.attribution_target`."""
+        return attribution_target(outputs, y, self.target, self.spec.uses_target)
 
     def verify(self, model: nn.Module, x: Tensor) -> None:
         """Fail fast if an X-DNN method is used on a model that is not nonnegatively homogeneous."""
@@ -179,6 +178,7 @@ class Prior:
         The method's own forwards (EG's interpolated points, IG's path, SmoothGrad's noisy
         copies) leave BatchNorm running statistics untouched. ``step`` (the training step)
         applies the weight warm-up."""
+        outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
         if isinstance(model, nn.Module):
             self.verify(model, inputs)
         with frozen_running_stats(model):

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .prior import Prior, PriorOutput
+from ..core.targets import is_single_output
 from ..core.task import task_loss
 
 
@@ -58,7 +59,7 @@ def _outputs_through_attributions(prior: Prior, model, out: PriorOutput,
     outputs, attributions = out.outputs, out.attributions
     if task != "binary" or not prior.spec.complete or not attributions.requires_grad:
         return None
-    if not (outputs.dim() == 1 or (outputs.dim() == 2 and outputs.shape[1] == 1)):
+    if not is_single_output(outputs):
         return None
     # Unverified (check_homogeneity=False, a plain callable), the identity is only a promise.
     if prior.requires_xdnn and not prior.is_verified(model):

@@ -9,6 +9,7 @@ convolutional layers carry no bias (and no BatchNorm) are. For such networks
 from __future__ import annotations
 
 import copy
+import warnings
 import importlib
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple, Union
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from ..core.dotted import import_dotted
 from ..core.norm_stats import frozen_running_stats
 
 _LINEAR = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
@@ -57,12 +59,7 @@ def _trusted_types(trusted: Trusted) -> Tuple[type, ...]:
     out = []
     for t in trusted or ():
         if isinstance(t, str):
-            module_name, _, attr = t.rpartition(".")
-            try:
-                t = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError, ValueError) as err:
-                raise ValueError(f"trusted layer {t!r} is not an importable "
-                                 f"'package.module.Class' path: {err}") from None
+            t = import_dotted(t, f"trusted layer {t!r}")
         if not isinstance(t, type) or not issubclass(t, nn.Module):
             raise TypeError(f"trusted layers must be nn.Module subclasses, got {t!r}")
         out.append(t)
@@ -151,6 +148,8 @@ def assert_structurally_homogeneous(model: nn.Module, purpose: str = "X-Gradient
 def to_xdnn(model: nn.Module, inplace: bool = False, trusted: Trusted = ()) -> nn.Module:
     """Return a copy of ``model`` with the bias of every Linear/Conv layer removed.
 
+    Works on torchvision's ``alexnet`` and ``vgg16`` (no BatchNorm) as they come; a
+    ``UserWarning`` notes that the biases are gone and the accuracy changes until fine-tuned.
     Refuses, naming the layer, models with parts that removing biases cannot fix
     (normalization layers, non-homogeneous activations, bias-carrying custom layers, leaf
     layers outside the allow-list that ``trusted`` does not vouch for).
@@ -163,9 +162,17 @@ def to_xdnn(model: nn.Module, inplace: bool = False, trusted: Trusted = ()) -> n
             "Linear/Conv layers is not enough; replace these parts."
         )
     xmodel = model if inplace else copy.deepcopy(model)
+    removed = 0
     for module in xmodel.modules():
         if isinstance(module, _LINEAR) and module.bias is not None:
             module.bias = None
+            removed += 1
+    if removed:
+        # A trained network (e.g. torchvision's AlexNet / VGG-16) computes another function
+        # without its biases: say so, since the accuracy only comes back with fine-tuning.
+        warnings.warn(f"to_xdnn: {removed} biases dropped: the X-DNN computes a different "
+                      "function than the original, and its accuracy changes until it is "
+                      "fine-tuned", UserWarning, stacklevel=2)
     return xmodel
 
 

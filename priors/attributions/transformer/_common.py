@@ -1,5 +1,5 @@
 """Shared pieces of the transformer attribution methods: the traced forward, targets, gradients
-of the attention maps and the CLS-row-to-image reshaping."""
+of the attention maps, the block range and the output-row-to-image reshaping."""
 from __future__ import annotations
 
 import contextlib
@@ -10,18 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...core.checks import check_batched
-from ...models.vit import ViT, ViTTrace
 from ...core.targets import Target, select_output
-
-
-def check_vit(model, method: str) -> ViT:
-    """The method's model must be a :class:`priors.models.ViT` (it reads its attention maps;
-    registry flag ``requires_vit``)."""
-    if not isinstance(model, ViT):
-        raise ValueError(f"{method} explains a priors.models.ViT (it needs the attention maps of "
-                        f"every block); got {type(model).__name__}. Load your timm ViT "
-                        "weights into priors.models.ViT (same state_dict keys)")
-    return model
+from ...models.vit import ViTTrace
+from .trace import TransformerView, trace_transformer
 
 
 def target_indices(logits: Tensor, target: Target) -> Tensor:
@@ -35,13 +26,27 @@ def target_indices(logits: Tensor, target: Target) -> Tensor:
     return target.to(logits.device).long()
 
 
-def traced_forward(model, inputs: Tensor, method: str) -> Tuple[ViT, Tensor, ViTTrace]:
-    """Validated inputs through ``model.forward_trace`` with autograd on (for attention grads)."""
-    vit = check_vit(model, method)
+def traced_forward(model, inputs: Tensor, method: str
+                   ) -> Tuple[TransformerView, Tensor, ViTTrace]:
+    """Validated inputs through :func:`~.trace.trace_transformer` with autograd on (for the
+    attention gradients): the model's view, its logits and the trace."""
     check_batched(inputs)
     with torch.enable_grad():
-        logits, trace = vit.forward_trace(inputs)
-    return vit, logits, trace
+        logits, trace, view = trace_transformer(model, inputs, method)
+    return view, logits, trace
+
+
+def block_range(n_blocks: int, start_layer) -> range:
+    """Blocks ``start_layer .. n_blocks - 1`` (Chefer et al.'s ``start_layer``: the first blocks'
+    attention left out of the product), checked. ``None``: 1, the setting of the paper's
+    evaluation scripts, on models with more than one block, else 0."""
+    if start_layer is None:
+        start_layer = 1 if n_blocks > 1 else 0
+    if isinstance(start_layer, bool) or not isinstance(start_layer, int) \
+            or not 0 <= start_layer < n_blocks:
+        raise ValueError(f"start_layer must be a block index in [0, {n_blocks}), got "
+                         f"{start_layer!r}")
+    return range(start_layer, n_blocks)
 
 
 def attention_gradients(logits: Tensor, trace: ViTTrace, target: Target, create_graph: bool,
@@ -66,13 +71,15 @@ def identity_like(attn: Tensor) -> Tensor:
     return torch.eye(n, dtype=attn.dtype, device=attn.device)
 
 
-def cls_map(matrix: Tensor, model: ViT, inputs: Tensor, create_graph: bool) -> Tensor:
-    """Row of the CLS token without its own column, on the patch grid, bilinearly upsampled to
-    the input and shaped like it (each of the ``C`` channels holds ``map / C``, so the channel
-    sum is the map)."""
+def cls_map(matrix: Tensor, view: TransformerView, inputs: Tensor, create_graph: bool) -> Tensor:
+    """Row of the CLS token (the mean of the output rows: CLS and distillation token, or the
+    patch tokens under average pooling) over the patch columns, on the patch grid, bilinearly
+    upsampled to the input and shaped like it (each of the ``C`` channels holds ``map / C``, so
+    the channel sum is the map)."""
     b = len(matrix)
-    gh, gw = model.grid
-    grid = matrix[:, 0, 1:].reshape(b, 1, gh, gw)
+    gh, gw = view.grid
+    rows = matrix[:, view.output_rows(matrix.shape[-2])]
+    grid = rows.mean(1)[:, view.prefix:].reshape(b, 1, gh, gw)
     up = F.interpolate(grid, size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False)
     out = (up / inputs.shape[1]).expand(b, *inputs.shape[1:])
     return out if create_graph else out.detach()

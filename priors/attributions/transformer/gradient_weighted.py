@@ -37,11 +37,11 @@ def gradient_weighted_attention(model, inputs: Tensor, target: Target = None,
                                 create_graph: bool = False) -> Tensor:
     """Gradient-weighted attention rule (Chefer et al., ICCV 2021): R += E_h[(grad A * A)^+] R
     over the blocks, CLS row; differentiable (double backward) for relevance priors."""
-    vit, logits, trace = traced_forward(model, inputs, "gradient_weighted_attention")
+    view, logits, trace = traced_forward(model, inputs, "gradient_weighted_attention")
     grads = attention_gradients(logits, trace, target, create_graph)
     with graph_context(create_graph):
         joint = None
         for grad, attn in zip(grads, trace.attentions):
             step = (grad * attn).clamp(min=0).mean(1)
             joint = identity_like(attn) + step if joint is None else joint + step @ joint
-        return cls_map(joint, vit, inputs, create_graph)
+        return cls_map(joint, view, inputs, create_graph)

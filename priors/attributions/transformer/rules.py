@@ -12,6 +12,14 @@ dimensions), so a batch gives the same relevance as its examples one by one.
   :math:`(x_j w_{ij})^+ = x_j^+ w_{ij}^+ + x_j^- w_{ij}^-`, two matrix products.
 * Element-wise and normalization layers (GELU, softmax, LayerNorm, the attention scaling) pass
   relevance unchanged, which conserves it.
+* The input layer of full LRP, the :math:`z^{\mathcal{B}}` rule for inputs bounded by
+  :math:`l \le x \le h` (Montavon et al., "Explaining nonlinear classification decisions with
+  deep Taylor decomposition", Pattern Recognition 2017, https://arxiv.org/abs/1512.02479,
+  Sec. 4.2): :math:`R_j = \sum_i \frac{x_j w_{ij} - l_j w_{ij}^+ - h_j w_{ij}^-}
+  {\sum_{j'} (x_{j'} w_{ij'} - l_{j'} w_{ij'}^+ - h_{j'} w_{ij'}^-)} R_i`; every term of the
+  denominator is :math:`\ge 0`, so it conserves relevance.
+* Average pooling of tokens, :math:`y = \frac1N \sum_j t_j`: the generic rule
+  :math:`R_j = t_j R / \sum_{j'} t_{j'}` per feature.
 * Two-operand layers, the residual add and the attention matrix products (paper Eqs. 4-8): each
   operand gets the generic rule :math:`R^u_j = \sum_i u_j \frac{\partial y_i}{\partial u_j}
   \frac{R_i}{y_i}`, then both are rescaled,
@@ -67,6 +75,26 @@ def conv_alpha1_beta0(x: Tensor, conv: torch.nn.Conv2d, relevance: Tensor,
     back_p = torch.nn.grad.conv2d_input(size, wp, s, **kw)
     back_n = torch.nn.grad.conv2d_input(size, wn, s, **kw)
     return xp * back_p + xn * back_n
+
+
+def conv_zb(x: Tensor, conv: torch.nn.Conv2d, relevance: Tensor, low: Tensor, high: Tensor,
+            eps: float = EPS) -> Tensor:
+    """The z^B rule through a convolution for inputs with ``low <= x <= high`` (broadcastable
+    bounds, e.g. per-example ``(B, 1, 1, 1)``): relevance of ``x``."""
+    kw = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation, groups=conv.groups)
+    w, wp, wn = conv.weight, conv.weight.clamp(min=0), conv.weight.clamp(max=0)
+    low, high = low.expand_as(x), high.expand_as(x)
+    z = F.conv2d(x, w, **kw) - F.conv2d(low, wp, **kw) - F.conv2d(high, wn, **kw)
+    s = relevance / (z + eps)
+    size = x.shape
+    return (x * torch.nn.grad.conv2d_input(size, w, s, **kw)
+            - low * torch.nn.grad.conv2d_input(size, wp, s, **kw)
+            - high * torch.nn.grad.conv2d_input(size, wn, s, **kw))
+
+
+def mean_tokens(tokens: Tensor, relevance: Tensor, eps: float = EPS) -> Tensor:
+    """Relevance of ``tokens`` ``(B, N, D)`` from that of their mean over ``N`` ``(B, D)``."""
+    return tokens * (relevance / _stabilize(tokens.sum(1), eps)).unsqueeze(1)
 
 
 def normalize_pair(ru: Tensor, rv: Tensor, relevance: Tensor, eps: float = EPS

@@ -1,0 +1,2 @@
+"""Robustness metrics: how much the explanation changes under small input perturbations."""
+from . import local_lipschitz, sensitivity  # noqa: F401
