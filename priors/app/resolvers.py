@@ -15,6 +15,9 @@ from ..attributions import get_method
 def model_bias(method: object = None) -> bool:
     if method in (None, "none", "None"):
         return True
+    from ..losses.registry import is_loss  # lazy: the losses import the prior
+    if is_loss(method):  # explanation losses train ordinary (biased) models
+        return True
     return not get_method(str(method)).requires_xdnn
 
 

@@ -80,7 +80,11 @@ class AttributionMaps(pl.Callback):
     def _spec_and_hparams(self, pl_module: pl.LightningModule):
         prior = getattr(pl_module, "prior", None)
         if self.method is None and prior is not None:
-            return prior.spec, {**prior.hparams, **self.hparams}
+            if getattr(prior.spec, "fn", None) is not None and hasattr(prior.spec, "aliases"):
+                return prior.spec, {**prior.hparams, **self.hparams}
+            # An explanation loss (LossPrior) is no attribution method: map what it guides.
+            spec = get_method(getattr(prior.spec, "attribution", None) or "grad")
+            return spec, spec.check_hparams(self.hparams)
         spec = get_method(self.method or "grad")
         return spec, spec.check_hparams(self.hparams)
 

@@ -130,8 +130,9 @@ def _method_label(prior: Optional[dict]) -> str:
         return BASELINE
     try:
         hparams, known = get_method(method).hparams, True
-    except ValueError:  # a method this installation does not know: show every extra key
-        hparams, known = {}, False
+    except ValueError:  # an explanation loss, or a method this installation does not know
+        from ..losses.registry import get_loss, is_loss
+        hparams, known = (dict(get_loss(method).hparams), True) if is_loss(method) else ({}, False)
     defaults = {k: p.default for k, p in inspect.signature(Prior).parameters.items()}
     parts = []
     for key, value in prior.items():

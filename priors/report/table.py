@@ -23,7 +23,8 @@ UNFINISHED = ("unfinished", "interrupted", "not started", "unreadable")
 EVAL_PREFIX = "eval/"
 # Per-setting means (and standard errors) of these metrics are added when present.
 EXTRA_METRICS = ("prior_cost/mean_ratio", "attr_share/irrelevant", "attr_share/irrelevant_uniform",
-                 "best_step")
+                 "best_step", "attr_share/mask_ixg", "attr_share/mask_grad_cam",
+                 "attr_share/mask_uniform")
 
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
