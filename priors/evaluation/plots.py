@@ -45,5 +45,4 @@ def plot_curves(curves: pd.DataFrame, scores: pd.DataFrame, out_dir: str | Path,
         fig.tight_layout()
         paths[metric] = out_dir / f"{metric}.png"
         save_figure(fig, paths[metric])
-        plt.close(fig)
     return paths
