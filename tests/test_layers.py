@@ -34,7 +34,8 @@ from typing import Dict, Iterator, List, Set, Tuple
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "priors"
-LAYERS = ("core", "penalties", "models", "attributions", "data", "training", "lightning",
+LAYERS = ("core", "penalties", "models", "attributions", "data", "training", "losses",
+          "lightning",
           "callbacks", "runs", "evaluation", "report", "app")
 FACADE = {"priors", "priors._old_paths"}
 # Old top-level paths kept as thin re-exports of the moved modules (checked to be thin below).

@@ -5,6 +5,7 @@ importing this package registers them all.
 """
 from .registry import (AttributionMethod, attribute, available_methods, get_method, register,
                        register_method, resolve_method)
+from .custom import as_method  # installs get_method's wrapper for callables / Captum objects
 from .gradient import gradient  # noqa: I001 (registration order: simple methods first)
 from .input_x_gradient import input_x_gradient
 from .log_prob_gradient import log_prob_gradient
@@ -19,7 +20,7 @@ from .transformer import (attention_gradcam, full_lrp, gradient_weighted_attenti
                           raw_attention, rollout, transformer_attribution)
 
 __all__ = [
-    "AttributionMethod", "ReferenceSampler", "attention_gradcam", "attribute",
+    "AttributionMethod", "ReferenceSampler", "as_method", "attention_gradcam", "attribute",
     "available_methods", "expected_gradients", "full_lrp", "get_method", "grad_cam", "gradient",
     "gradient_weighted_attention", "guided_backprop", "guided_grad_cam", "input_x_gradient",
     "integrated_gradients", "log_prob_gradient", "noise_tunnel", "partial_lrp",

@@ -26,7 +26,8 @@ from typing import Any, Optional
 
 from torch import Tensor
 
-from .registry import _CONVENTION, AttributionMethod
+from . import registry as _registry
+from .registry import _CONVENTION, AttributionMethod, get_method
 
 
 def _is_captum(obj: Any) -> bool:
@@ -54,7 +55,6 @@ def as_method(method: Any, name: Optional[str] = None) -> AttributionMethod:
     if isinstance(method, AttributionMethod):
         return method
     if isinstance(method, str):
-        from .registry import get_method
         return get_method(method)
     if _is_captum(method):
         return AttributionMethod(name=name or type(method).__name__, fn=_captum_fn(method),
@@ -76,3 +76,6 @@ def as_method(method: Any, name: Optional[str] = None) -> AttributionMethod:
     label = name or getattr(method, "__name__", type(method).__name__)
     return AttributionMethod(name=label, fn=call, differentiable=takes_graph, hparams=hparams,
                              summary=(inspect.getdoc(method) or label).splitlines()[0])
+
+
+_registry._wrap_object = as_method  # get_method(callable) wraps through as_method

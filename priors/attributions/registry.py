@@ -192,12 +192,20 @@ def resolve_method(name: str) -> str:
     return key
 
 
+def _no_wrapper(method: Any) -> AttributionMethod:
+    raise TypeError(f"an attribution method is a registered name, got {type(method).__name__}")
+
+
+# Wraps a callable or a Captum object as a method. priors.attributions.custom installs it when
+# the package is imported (custom imports this module, so the dependency points one way).
+_wrap_object: Callable[[Any], AttributionMethod] = _no_wrapper
+
+
 def get_method(name: Any) -> AttributionMethod:
     """The registered :class:`AttributionMethod` for a name or alias; a callable or a Captum
     attribution object is wrapped (:func:`priors.attributions.custom.as_method`)."""
     if not isinstance(name, str):
-        from .custom import as_method  # custom imports this module
-        return as_method(name)
+        return _wrap_object(name)
     return _REGISTRY[resolve_method(name)]
 
 

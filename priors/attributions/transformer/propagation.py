@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ...models.vit import ViT, ViTTrace
 from . import rules
-from .trace import BlockWeights, TransformerView, priors_vit_view
+from .view import BlockWeights, TransformerView, priors_vit_view
 
 
 class Relevance(NamedTuple):

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ...models.vit import ViTTrace
 from .hooks import Capture
-from .trace import GRADIENT_FALLBACK, BlockWeights, TransformerView, refuse
+from .view import GRADIENT_FALLBACK, BlockWeights, TransformerView, refuse
 
 
 def _refuse_other(model: nn.Module, method: str) -> ValueError:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ...models.vit import ViTTrace
 from .hooks import Capture
-from .trace import GRADIENT_FALLBACK, TransformerView, refuse
+from .view import GRADIENT_FALLBACK, TransformerView, refuse
 
 
 def _explicit_mha(mha: nn.MultiheadAttention, record: dict):
