@@ -55,7 +55,10 @@ def check_float_inputs(inputs: Tensor, name: str = "inputs") -> None:
     if not inputs.is_floating_point():
         raise TypeError(f"{name} must be floating point to be attributed, got dtype "
                         f"{inputs.dtype}; convert them (e.g. x.float() / 255 for uint8 images) "
-                        "in the dataset or in on_after_batch_transfer")
+                        "in the dataset or in on_after_batch_transfer; token ids of a text model "
+                        "cannot be differentiated: pass dict batches with input_ids and "
+                        "attention_mask, attributed w.r.t. the input embeddings "
+                        "(priors.attributions.text)")
 
 
 def check_weight(weight: object, name: str = "prior weight") -> float:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .attributions.expected_gradients import References
 from .attributions.registry import AttributionMethod, get_method, resolve_method  # noqa: F401
+from .core.tokens import TokenBatch, check_token_mask, check_tokens
 from .checks import (check_finite, check_float_inputs, check_not_empty, check_weight,
                      leaf_or_graph_input)
 from .norm_stats import frozen_running_stats
@@ -160,6 +161,8 @@ class Prior:
         ``check=False`` when the caller validated ``x`` already (one host sync less per step)."""
         if check:
             check_inputs(x, "inputs")
+        if isinstance(x, TokenBatch):  # text: the forward records its word embeddings
+            return x.recording() if self.shares_forward else x
         return leaf_or_graph_input(x) if self.shares_forward else x
 
     def penalize(
@@ -179,7 +182,9 @@ class Prior:
         The method's own forwards (EG's interpolated points, IG's path, SmoothGrad's noisy
         copies) leave BatchNorm running statistics untouched. ``step`` (the training step)
         applies the weight warm-up."""
-        if isinstance(model, nn.Module):
+        if isinstance(inputs, TokenBatch):
+            check_token_mask(mask, inputs, "the annotation (rationale) mask")
+        elif isinstance(model, nn.Module):
             self.verify(model, inputs)
         with frozen_running_stats(model):
             attr = self.spec(model, inputs, self.attribution_target(outputs, y),
@@ -208,7 +213,11 @@ class Prior:
 
 
 def check_inputs(x: Tensor, name: str = "inputs") -> None:
-    """What every prior needs of a batch input: a non-empty, floating-point, finite tensor."""
+    """What every prior needs of a batch input: a non-empty, floating-point, finite tensor
+    (or a :class:`~priors.core.tokens.TokenBatch` of token ids with an attention mask)."""
+    if isinstance(x, TokenBatch):
+        check_tokens(x, name)
+        return
     check_finite(x, name)
     check_not_empty(x, name)
     check_float_inputs(x, name)

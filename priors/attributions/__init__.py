@@ -17,6 +17,7 @@ from .guided_grad_cam import guided_grad_cam
 from .random_attribution import random_attribution
 from .transformer import (attention_gradcam, gradient_weighted_attention, partial_lrp,
                           raw_attention, rollout, transformer_attribution)
+from . import text  # noqa: F401 (registers the text methods)
 
 __all__ = [
     "AttributionMethod", "ReferenceSampler", "attention_gradcam", "attribute",

@@ -4,5 +4,7 @@ from .xalexnet import XAlexNet
 from .xresnet import XResNet50
 from .vit import ViT
 from .xvgg import XVGG16
+from .hf_text import TextClassifier, hf_text_classifier
 
-__all__ = ["MLP", "ViT", "XAlexNet", "XResNet50", "XVGG16"]
+__all__ = ["MLP", "TextClassifier", "ViT", "XAlexNet", "XResNet50", "XVGG16",
+           "hf_text_classifier"]
