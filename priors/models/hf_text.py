@@ -63,11 +63,13 @@ def hf_text_classifier(vocab_size: int, num_classes: int, architecture: str = "b
                        intermediate_size: int = 128, max_length: int = 128,
                        dropout: float = 0.1, pad_token_id: int = 0,
                        mask_token_id: Optional[int] = None,
-                       pretrained: Optional[str] = None) -> TextClassifier:
+                       pretrained: Optional[str] = None,
+                       initializer_range: float = 0.02) -> TextClassifier:
     """A randomly initialized ``architecture`` classifier of the given size (CPU-sized by
     default: 2 layers, dim 64), or ``from_pretrained(pretrained)`` when ``pretrained`` is a
     local directory (no download: ``local_files_only``). ``num_classes=1`` is one logit
-    (binary task). Attention is eager so that attention maps can be explained."""
+    (binary task). Attention is eager so that attention maps can be explained.
+    ``initializer_range``: standard deviation of the random init (BERT's 0.02)."""
     import transformers
 
     if pretrained is not None:
@@ -78,7 +80,8 @@ def hf_text_classifier(vocab_size: int, num_classes: int, architecture: str = "b
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     common = dict(vocab_size=int(vocab_size), num_labels=int(num_classes),
-                  pad_token_id=int(pad_token_id), attn_implementation="eager")
+                  pad_token_id=int(pad_token_id), attn_implementation="eager",
+                  initializer_range=float(initializer_range))
     if architecture == "distilbert":
         config = transformers.DistilBertConfig(
             dim=hidden_size, n_layers=num_layers, n_heads=num_heads, hidden_dim=intermediate_size,
