@@ -10,11 +10,12 @@ VOCAB = 40
 
 
 def tiny_bert(num_classes: int = 2, architecture: str = "bert", hidden: int = 64,
-              layers: int = 2, seed: int = 0, dtype=torch.float64, init: float = 0.3):
+              layers: int = 2, seed: int = 0, dtype=torch.float64, init: float = 0.3,
+              vocab: int = VOCAB):
     """A random-init classifier (2 layers, dim 64 by default) without dropout, in eval mode,
     with a wide init so that logits differ clearly between inputs and baselines."""
     torch.manual_seed(seed)
-    model = hf_text_classifier(VOCAB, num_classes, architecture=architecture, hidden_size=hidden,
+    model = hf_text_classifier(vocab, num_classes, architecture=architecture, hidden_size=hidden,
                                num_layers=layers, num_heads=2, intermediate_size=2 * hidden,
                                max_length=16, dropout=0.0, pad_token_id=0, mask_token_id=4,
                                initializer_range=init)  # outputs that vary with the tokens
