@@ -131,7 +131,8 @@ def _cases():
     return [("cnn", cnn, x_img, torch.tensor([0, 1, 2, 1, 0])), ("mlp", mlp, x_tab, None)]
 
 
-@pytest.mark.parametrize("name", available_methods(requires_vit=False))  # ViTs: test_transformer_*
+# ViTs: test_transformer_*; text methods: test_text_attributions.py
+@pytest.mark.parametrize("name", available_methods(requires_vit=False, requires_embeddings=False))
 def test_every_method_through_the_registry_on_cnn_and_mlp(name):
     method = get_method(name)
     for arch, model, x, target in _cases():

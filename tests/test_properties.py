@@ -96,7 +96,8 @@ def _model(spec, features: int) -> nn.Module:
                          nn.Linear(8, 3, bias=False))
 
 
-@pytest.mark.parametrize("name", available_methods(requires_vit=False))  # ViTs: test_transformer_*
+# ViTs: test_transformer_*; text methods: test_text_attributions.py
+@pytest.mark.parametrize("name", available_methods(requires_vit=False, requires_embeddings=False))
 @FAST
 @given(data=st.data())
 def test_every_method_returns_finite_attributions_shaped_like_its_input(name, data):

@@ -16,8 +16,10 @@ from priors.penalties import gini_penalty, l1_penalty
 from test_attributions import SmallCNN, make_case
 
 # ViT-only methods (requires_vit) are tested on ViTs in tests/test_transformer_attributions.py.
-ALL = available_methods(requires_vit=False)
-DIFFERENTIABLE = available_methods(differentiable=True, requires_vit=False)
+# Text methods (requires_embeddings) are tested on token batches in tests/test_text_attributions.py.
+ALL = available_methods(requires_vit=False, requires_embeddings=False)
+DIFFERENTIABLE = available_methods(differentiable=True, requires_vit=False,
+                                   requires_embeddings=False)
 # Cheaper settings for the tests' tiny models; every other hyperparameter keeps its default.
 FAST = {"ig": {"n_steps": 4}, "eg": {"k": 2}, "smoothgrad": {"n_samples": 3},
         "smoothgrad_sq": {"n_samples": 3}, "vargrad": {"n_samples": 3}}

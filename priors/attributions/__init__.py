@@ -18,6 +18,7 @@ from .guided_grad_cam import guided_grad_cam
 from .random_attribution import random_attribution
 from .transformer import (attention_gradcam, full_lrp, gradient_weighted_attention, partial_lrp,
                           raw_attention, rollout, transformer_attribution)
+from . import text  # noqa: F401 (registers the text methods)
 
 __all__ = [
     "AttributionMethod", "ReferenceSampler", "as_method", "attention_gradcam", "attribute",

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from torch import Tensor
 
 from ..core.checks import check_integer
+from ..core.tokens import TokenBatch
 
 # Arguments of the call convention itself; every other keyword argument is a hyperparameter.
 _CONVENTION = ("model", "inputs", "target", "create_graph", "outputs", "references", "baseline")
@@ -59,6 +60,11 @@ class AttributionMethod:
             unless the global RNG (or the method's ``seed``) is fixed.
         accepts_baseline, accepts_references: the function takes ``baseline=`` /
             ``references=`` (read from its signature; wrappers pass references through).
+        requires_embeddings: attributes a text model w.r.t. its input embeddings: needs a
+            :class:`~priors.core.tokens.TokenBatch` (token ids with an attention mask) and a
+            model with ``get_input_embeddings()``; returns ``(batch, tokens)`` scores. A method
+            without it, called on a TokenBatch, runs its text counterpart ``text_<name>``
+            (:mod:`priors.attributions.text`).
         differentiable: ``create_graph=True`` gives attributions differentiable w.r.t. the
             parameters, so the method can be a training prior.
         hparams: hyperparameter names and defaults, from the function's signature.
@@ -75,6 +81,7 @@ class AttributionMethod:
     complete: bool = False
     requires_conv: bool = False
     requires_vit: bool = False
+    requires_embeddings: bool = False
     uses_target: bool = True
     differentiable: bool = True
     stochastic: bool = False
@@ -108,6 +115,10 @@ class AttributionMethod:
     def __call__(self, model: Callable[[Tensor], Tensor], inputs: Tensor, target: Any = None, *,
                  create_graph: bool = False, outputs: Optional[Tensor] = None,
                  references: Any = None, baseline: Any = None, **hparams: Any) -> Tensor:
+        if not self.requires_embeddings and isinstance(inputs, TokenBatch):
+            return self._text_counterpart(hparams)(
+                model, inputs, target, create_graph=create_graph, outputs=outputs,
+                references=references, **hparams)
         if create_graph and not self.differentiable:
             raise ValueError(f"attribution method {self.name!r} is not differentiable w.r.t. "
                              "the model parameters and cannot be used with create_graph=True "
@@ -128,6 +139,19 @@ class AttributionMethod:
             kwargs["baseline"] = baseline
         return self.fn(model, inputs, **kwargs)
 
+    def _text_counterpart(self, hparams: Mapping[str, Any]) -> "AttributionMethod":
+        text = _REGISTRY.get(_ALIASES.get(f"text_{self.name}", ""))
+        if text is None:
+            raise ValueError(f"attribution method {self.name!r} has no text counterpart for "
+                             "token inputs (TokenBatch); text methods: "
+                             f"{available_methods(requires_embeddings=True)}")
+        extra = sorted(set(hparams) - set(text.hparams))
+        if extra:
+            raise ValueError(f"on token inputs {self.name!r} runs {text.name!r}, which has no "
+                             f"hyperparameter {', '.join(extra)}; its hyperparameters: "
+                             f"{dict(text.hparams)}")
+        return text
+
 
 _REGISTRY: Dict[str, AttributionMethod] = {}
 _ALIASES: Dict[str, str] = {}
@@ -136,7 +160,7 @@ _ALIASES: Dict[str, str] = {}
 def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool = False,
              needs_references: bool = False, requires_xdnn: bool = False,
              complete: bool = False, requires_conv: bool = False, requires_vit: bool = False,
-             uses_target: bool = True,
+             requires_embeddings: bool = False, uses_target: bool = True,
              differentiable: bool = True, stochastic: bool = False,
              renamed: Optional[Mapping[str, str]] = None,
              summary: str = "") -> Callable[[Callable], Callable]:
@@ -159,7 +183,8 @@ def register(name: str, *, aliases: Tuple[str, ...] = (), shares_forward: bool =
         register_method(AttributionMethod(
             name=name, fn=fn, aliases=tuple(aliases), shares_forward=shares_forward,
             needs_references=needs_references, requires_xdnn=requires_xdnn, complete=complete,
-            requires_conv=requires_conv, requires_vit=requires_vit, uses_target=uses_target,
+            requires_conv=requires_conv, requires_vit=requires_vit,
+            requires_embeddings=requires_embeddings, uses_target=uses_target,
             differentiable=differentiable,
             stochastic=stochastic,
             accepts_baseline="baseline" in params, accepts_references="references" in params,

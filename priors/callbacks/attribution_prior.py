@@ -14,7 +14,9 @@ from ..core.checks import check_input_size, explain_inplace
 from ..core.outputs import select_logits
 from ..lightning.references import auto_references
 from ..training.prior import Prior, check_inputs
+from ..core.tokens import TokenBatch
 from .capture import ModelCapture
+from .text_capture import TextCapture, find_text_model
 
 
 class AttributionPrior(pl.Callback):
@@ -216,13 +218,22 @@ class AttributionPrior(pl.Callback):
             return original(*args, **kwargs)
         batch = args[0] if args else kwargs.get("batch")
         x, y, mask = self._unpack(batch)
-        capture = ModelCapture(x, self._pinned, self.prior.shares_forward)
-        with capture.active(), explain_inplace("AttributionPrior"):
-            out = original(*args, **kwargs)
-        loss = _returned_loss(out)
-        outputs = self._check_capture(pl_module, capture, x)
+        if isinstance(x, TokenBatch):  # a text batch: the model is called with keywords
+            model, xin = find_text_model(pl_module, self._pinned), x.recording()
+            text = TextCapture(model, xin, self.prior.shares_forward)
+            with text.active():
+                out = original(*args, **kwargs)
+            loss = _returned_loss(out)
+            outputs = text.logits("AttributionPrior")
+        else:
+            capture = ModelCapture(x, self._pinned, self.prior.shares_forward)
+            with capture.active(), explain_inplace("AttributionPrior"):
+                out = original(*args, **kwargs)
+            loss = _returned_loss(out)
+            outputs = self._check_capture(pl_module, capture, x)
+            model, xin = capture.module, capture.input
         with explain_inplace("AttributionPrior"):
-            stats = self._penalty(capture.module, capture.input, outputs, y, mask)
+            stats = self._penalty(model, xin, outputs, y, mask)
         total = loss + stats["prior_weighted"]
         self.last = {"task_loss": loss.detach(), "prior": stats["prior"].detach(),
                      "prior_weighted": stats["prior_weighted"].detach(), "loss": total.detach()}
@@ -294,7 +305,7 @@ class AttributionPrior(pl.Callback):
             raise RuntimeError(f"AttributionPrior({self.prior.method!r}): no training dataset to "
                                "draw references from; pass references=<tensor or "
                                "ReferenceSampler(dataset)>")
-        if not self._sizes_checked:
+        if not self._sizes_checked and isinstance(xin, Tensor):
             check_input_size(model, xin, "AttributionPrior: the batch input")
             self._sizes_checked = True
         step = self._trainer.global_step if self._trainer is not None else None

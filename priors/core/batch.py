@@ -6,12 +6,13 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 from torch import Tensor
 
 from .dotted import import_dotted
+from .tokens import TokenBatch, check_token_mask, is_text_batch, read_text_batch
 
 BatchFn = Callable[[Any], Any]
 
 
 class Batch(NamedTuple):
-    x: Tensor
+    x: Tensor  # or a TokenBatch (a text batch: dict with input_ids, attention_mask, ...)
     y: Optional[Tensor]
     mask: Optional[Tensor]  # annotation mask shaped like (or broadcastable to) x, if any
 
@@ -28,6 +29,8 @@ def _is_mask(third: Any, x: Any) -> bool:
 
 
 def _default_parts(batch: Any, who: str) -> tuple:
+    if is_text_batch(batch):  # input_ids, attention_mask, labels[, rationale_mask]
+        return read_text_batch(batch, who)
     if isinstance(batch, dict):
         if "x" not in batch or "y" not in batch:
             raise ValueError(f"{who}: a dict batch needs keys 'x' and 'y' (got {sorted(batch)}); "
@@ -57,7 +60,9 @@ def parse_batch(batch: Any, batch_fn: Optional[BatchFn] = None, who: str = "prio
     else:
         parts = _default_parts(batch, who)
     x, y, mask = parts
-    if not isinstance(x, Tensor):
+    if isinstance(x, TokenBatch):
+        check_token_mask(mask, x, f"{who}: the batch's rationale_mask")
+    elif not isinstance(x, Tensor):
         raise TypeError(f"{who}: the batch input x must be a tensor, got {type(x).__name__}; "
                         "pass batch_fn=... returning the input tensor")
     if y is None and need_y:

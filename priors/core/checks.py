@@ -56,7 +56,10 @@ def check_float_inputs(inputs: Tensor, name: str = "inputs") -> None:
     if not inputs.is_floating_point():
         raise TypeError(f"{name} must be floating point to be attributed, got dtype "
                         f"{inputs.dtype}; convert them (e.g. x.float() / 255 for uint8 images) "
-                        "in the dataset or in on_after_batch_transfer")
+                        "in the dataset or in on_after_batch_transfer; token ids of a text model "
+                        "cannot be differentiated: pass dict batches with input_ids and "
+                        "attention_mask, attributed w.r.t. the input embeddings "
+                        "(priors.attributions.text)")
 
 
 class NotAnIntegerError(TypeError, ValueError):
@@ -163,6 +166,8 @@ def expected_input_size(model: nn.Module) -> Optional[Tuple[str, str, int]]:
 def check_input_dtype(model: nn.Module, inputs: Tensor, name: str = "inputs") -> None:
     """Name a floating dtype mismatch between the inputs and the model's parameters (the raw
     error is "mat1 and mat2 must have the same dtype" from inside the forward)."""
+    if not isinstance(inputs, Tensor):  # token batches carry integer ids, embedded by the model
+        return
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     if (param is not None and inputs.is_floating_point() and inputs.dtype != param.dtype
             and not torch.is_autocast_enabled(inputs.device.type)):

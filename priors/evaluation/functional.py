@@ -167,7 +167,7 @@ def evaluate_loader(model, loader, methods: Any = ("grad",), metrics: Any = ("sp
     dicts, see :func:`priors.batch.parse_batch`), up to ``max_examples`` examples: the batches
     are concatenated (masks too) and evaluated as one set, so dataset-level metrics see every
     example. ``targets``: ``"label"`` (explain the label) or ``"pred"``."""
-    from ..batch import parse_batch
+    from ..core.batch import parse_batch
 
     xs, ys, ms = [], [], []
     seen = 0

@@ -172,14 +172,15 @@ class PriorModule(ExactResume, pl.LightningModule):
             self.references.load_state_dict(state)
 
     def _memory_format(self, x: Tensor) -> Tensor:
-        if self.channels_last and x.dim() == 4:
+        if self.channels_last and isinstance(x, Tensor) and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
     def _checked_batch(self, batch: Any, stage: str) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         x, y, mask = unpack_batch(batch)
         check_inputs(x, f"{stage} inputs")
-        if not self._sizes_checked:  # a wrong feature count: say so, not a matrix-shape error
+        # A wrong feature count: say so, not a matrix-shape error (token batches: no such size).
+        if not self._sizes_checked and isinstance(x, Tensor):
             check_input_size(self.model, x, f"{stage} inputs")
             self._sizes_checked = True
         if len(y) != len(x):

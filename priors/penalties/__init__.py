@@ -6,6 +6,7 @@ from torch import Tensor
 from .gini import gini, gini_penalty
 from .l1 import l1_penalty
 from .masked_l2 import masked_l2_penalty
+from .rationale_alignment import rationale_alignment_penalty
 from .total_variation import total_variation_penalty
 
 Penalty = Callable[..., Tensor]
@@ -15,6 +16,7 @@ PENALTIES: Dict[str, Penalty] = {
     "l1": l1_penalty,
     "tv": total_variation_penalty,
     "masked_l2": masked_l2_penalty,
+    "rationale_alignment": rationale_alignment_penalty,
 }
 
 
@@ -29,4 +31,4 @@ def get_penalty(name: str | Penalty) -> Penalty:
 
 
 __all__ = ["PENALTIES", "get_penalty", "gini", "gini_penalty", "l1_penalty",
-           "masked_l2_penalty", "total_variation_penalty"]
+           "masked_l2_penalty", "rationale_alignment_penalty", "total_variation_penalty"]

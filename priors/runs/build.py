@@ -25,6 +25,11 @@ AUTO_SIZES = {
     "out_features": lambda dm: dm.num_classes,
     "num_classes": lambda dm: dm.num_classes,
     "in_channels": lambda dm: getattr(dm, "in_channels", 3),
+    # Text classifiers (conf/model/hf_bert_tiny.yaml): the tokenizer's sizes and ids.
+    "vocab_size": lambda dm: dm.vocab_size,
+    "max_length": lambda dm: dm.num_features,
+    "pad_token_id": lambda dm: dm.pad_token_id,
+    "mask_token_id": lambda dm: dm.mask_token_id,
 }
 
 

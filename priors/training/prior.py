@@ -18,6 +18,7 @@ from ..core.norm_stats import frozen_running_stats
 from ..core.targets import attribution_target, check_target_choice
 from ..core.outputs import select_logits
 from ..penalties import Penalty, get_penalty
+from ..core.tokens import TokenBatch, check_token_mask, check_tokens
 from .xdnn import Trusted, assert_homogeneous
 
 
@@ -161,6 +162,8 @@ class Prior:
         ``check=False`` when the caller validated ``x`` already (one host sync less per step)."""
         if check:
             check_inputs(x, "inputs")
+        if isinstance(x, TokenBatch):  # text: the forward records its word embeddings
+            return x.recording() if self.shares_forward else x
         return leaf_or_graph_input(x) if self.shares_forward else x
 
     def penalize(
@@ -181,7 +184,9 @@ class Prior:
         copies) leave BatchNorm running statistics untouched. ``step`` (the training step)
         applies the weight warm-up."""
         outputs = select_logits(outputs)  # a tuple / dict / ModelOutput: its logits
-        if isinstance(model, nn.Module):
+        if isinstance(inputs, TokenBatch):
+            check_token_mask(mask, inputs, "the annotation (rationale) mask")
+        elif isinstance(model, nn.Module):
             check_input_dtype(model, inputs)
             self.verify(model, inputs)
         with frozen_running_stats(model):
@@ -213,7 +218,11 @@ class Prior:
 
 
 def check_inputs(x: Tensor, name: str = "inputs") -> None:
-    """What every prior needs of a batch input: a non-empty, floating-point, finite tensor."""
+    """What every prior needs of a batch input: a non-empty, floating-point, finite tensor
+    (or a :class:`~priors.core.tokens.TokenBatch` of token ids with an attention mask)."""
+    if isinstance(x, TokenBatch):
+        check_tokens(x, name)
+        return
     check_finite(x, name)
     check_not_empty(x, name)
     check_float_inputs(x, name)
