@@ -11,6 +11,11 @@ from omegaconf import DictConfig
 
 from . import TRAIN_CONF
 from .console import quiet_lightning, run_app
+from .resolvers import register_resolvers
+
+# At import, not in the job: joblib's workers import this module to unpickle the task and
+# resolve its config (``${priors.model_bias:...}``) before the pipeline is imported.
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=str(TRAIN_CONF), config_name="train")
