@@ -3,17 +3,18 @@ the decoy, the IG masked-L2 prior recovers accuracy and moves attribution off it
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from priors.app import TRAIN_CONF
+
 from priors.attributions import get_method
 from priors.batch import parse_batch
 from priors.pipeline import build_datamodule, build_model, run
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(TRAIN_CONF)
 
 
 def _run(tmp_path, seed, *overrides):

@@ -105,7 +105,7 @@ def test_total_variation_rejects_tabular():
 
 
 def test_registry():
-    assert set(PENALTIES) == {"gini", "l1", "tv", "masked_l2"}
+    assert set(PENALTIES) == {"gini", "l1", "tv", "masked_l2", "rationale_alignment"}
     assert get_penalty("tv") is total_variation_penalty
     assert get_penalty(l1_penalty) is l1_penalty
     with pytest.raises(ValueError) as err:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..core.targets import is_single_output
 from .annotations import fit_mask
 from .registry import register
 
@@ -31,7 +32,7 @@ def counterexample_inputs(inputs: Tensor, mask: Tensor, low: Optional[float] = N
 
 def task_loss_per_example(outputs: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy (classes) or binary cross-entropy (one logit), one value per example."""
-    if outputs.dim() == 1 or outputs.shape[1] == 1:
+    if is_single_output(outputs):
         return F.binary_cross_entropy_with_logits(outputs.reshape(-1), labels.float().reshape(-1),
                                                   reduction="none")
     return F.cross_entropy(outputs, labels.long(), reduction="none")

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..core.targets import select_output
+from ..core.targets import is_single_output, select_output
 from ..core.checks import leaf_or_graph_input
 from .annotations import fit_mask
 from .layers import per_example_sum
@@ -16,7 +16,7 @@ from .registry import register
 def score_margin(outputs: Tensor, target) -> Tensor:
     """``|y_1 - y_0|`` of GradMask: the single logit's magnitude, or the attributed class's
     logit minus the largest other logit (two classes: exactly ``y_t - y_other``)."""
-    if outputs.dim() == 1 or outputs.shape[1] == 1:
+    if is_single_output(outputs):
         return outputs.reshape(-1).abs()
     chosen = select_output(outputs, target)
     others = outputs.scatter(1, _index(outputs, target), float("-inf")).amax(1)
